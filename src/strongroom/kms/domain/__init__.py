@@ -1,0 +1,1 @@
+"""Strongroom kms domain package."""
