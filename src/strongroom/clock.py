@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "ManualClock", "SystemClock"]
+__all__ = ["Clock", "ManualClock", "OffsetFileClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -32,3 +32,22 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self._now += seconds
+
+
+class OffsetFileClock:
+    """The real time plus an offset in seconds read from a file (absent file: no offset).
+
+    Lets end-to-end tests move a running server's domain clock forward (deletion windows,
+    rotations) without waiting; never used unless ``serve --clock-offset-file`` is given.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def now(self) -> float:
+        try:
+            with open(self._path, encoding="ascii") as handle:
+                offset = float(handle.read().strip() or 0)
+        except (OSError, ValueError):
+            offset = 0.0
+        return time.time() + offset

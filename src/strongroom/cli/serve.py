@@ -1,12 +1,116 @@
-"""CLI commands: serve."""
+"""``strongroom serve``: run the service (KMS API on one port)."""
 
 from __future__ import annotations
 
+import logging
+import sys
+from pathlib import Path
+
 import click
+
+from strongroom.bootstrap import PROFILE, ensure_admin
+from strongroom.server import Config, DataDirLocked, build, lock_data_dir
 
 __all__ = ["register"]
 
 
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="STRONGROOM_HOST")
+@click.option("--port", default=4599, show_default=True, type=int, envvar="STRONGROOM_PORT")
+@click.option(
+    "--data-dir",
+    default="./.strongroom",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="STRONGROOM_DATA_DIR",
+)
+@click.option(
+    "--account-id", default="111122223333", show_default=True, envvar="STRONGROOM_ACCOUNT_ID"
+)
+@click.option(
+    "--database-url",
+    default=None,
+    envvar="STRONGROOM_DATABASE_URL",
+    help="postgresql://... to use PostgreSQL (default: SQLite in the data dir)",
+)
+@click.option(
+    "--scheduler-interval",
+    default=60.0,
+    show_default=True,
+    type=float,
+    envvar="STRONGROOM_SCHEDULER_INTERVAL",
+    help="Seconds between scheduler passes (due deletions).",
+)
+@click.option(
+    "--clock-offset-file",
+    default=None,
+    envvar="STRONGROOM_CLOCK_OFFSET_FILE",
+    hidden=True,
+    help="Testing: a file holding seconds added to the domain clock.",
+)
+def serve(
+    host: str,
+    port: int,
+    data_dir: Path,
+    account_id: str,
+    database_url: str | None,
+    scheduler_interval: float,
+    clock_offset_file: str | None,
+) -> None:
+    """Run Strongroom: the AWS KMS API on http://HOST:PORT/."""
+    import uvicorn
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    config = Config(
+        data_dir=data_dir.resolve(),
+        host=host,
+        port=port,
+        account_id=account_id,
+        database_url=database_url,
+        scheduler_interval=scheduler_interval,
+        clock_offset_file=clock_offset_file,
+    )
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        lock = lock_data_dir(config.data_dir)
+    except DataDirLocked as exc:
+        click.echo(f"strongroom serve: {exc}", err=True)
+        sys.exit(1)
+    runtime = build(config)
+    ensure_admin(config.data_dir, runtime.identities, account_id, "us-east-1")
+    _banner(config)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            runtime.app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,
+            log_level="warning",
+        )
+    )
+    try:
+        server.run()
+    finally:
+        lock.close()
+
+
+def _banner(config: Config) -> None:
+    endpoint = f"http://{config.host}:{config.port}"
+    rel = config.data_dir
+    click.echo(
+        f"Strongroom is serving the AWS KMS API at {endpoint} (account {config.account_id}).\n"
+        f"Data: {rel} ({'PostgreSQL' if config.database_url else 'SQLite'})\n"
+        "Use it with the aws CLI or boto3:\n"
+        f"  export AWS_SHARED_CREDENTIALS_FILE={rel}/credentials AWS_CONFIG_FILE={rel}/config "
+        f"AWS_PROFILE={PROFILE}\n"
+        f"  aws kms create-key --endpoint-url {endpoint}\n",
+    )
+    sys.stdout.flush()
+
+
 def register(group: click.Group) -> None:
-    """Attach this module's commands to the root group."""
-    del group
+    """Attach ``serve`` to the root group."""
+    group.add_command(serve)

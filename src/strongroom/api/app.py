@@ -1,0 +1,191 @@
+"""The wire edge: one ASGI app speaking AWS JSON 1.1 with SigV4 on ``POST /``.
+
+Per request: cap the body (413 past :data:`MAX_BODY`, without reading it whole) -> verify the
+SigV4 signature -> find the service by the ``X-Amz-Target`` prefix and the operation in the
+service model -> decode JSON (msgspec) and validate against botocore's model -> run the handler
+-> encode. Every failure leaves as ``{"__type": ..., "message": ...}``; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from strongroom.api.shapes import ServiceShapes
+from strongroom.api.sigv4 import SignedIdentity, Verifier
+from strongroom.errors import AwsError
+
+__all__ = ["MAX_BODY", "App", "Service", "ServiceCall"]
+
+MAX_BODY = 64 * 1024
+log = logging.getLogger("strongroom.api")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+#: (operation, validated request, verified signature, source ip, request id) -> response
+ServiceCall = Callable[[str, dict[str, Any], SignedIdentity, str, str], dict[str, Any]]
+
+_JSON_TYPE = b"application/x-amz-json-1.1"
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """One AWS service on this endpoint: its target prefix, signing name, model and handler."""
+
+    target_prefix: str
+    signing_name: str
+    shapes: ServiceShapes
+    call: ServiceCall
+    internal_error: str = "InternalFailure"
+
+
+class App:
+    """The ASGI application."""
+
+    def __init__(
+        self,
+        services: list[Service],
+        verifier: Verifier,
+        now: Callable[[], float],
+        on_startup: Callable[[], Awaitable[None]] | None = None,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._services: Mapping[str, Service] = {s.target_prefix: s for s in services}
+        self._verifier = verifier
+        self._now = now
+        self._on_startup = on_startup
+        self._on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self._on_startup is not None:
+                    await self._on_startup()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._on_shutdown is not None:
+                    await self._on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = str(uuid.uuid4())
+        status, body = 200, b""
+        try:
+            raw = await _read_body(scope, receive)
+            status, body = self._handle(scope, raw, request_id)
+        except AwsError as err:
+            status, body = err.status, _error_body(err.code, err.message)
+        headers = [
+            (b"content-type", _JSON_TYPE),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-amzn-requestid", request_id.encode()),
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _handle(self, scope: Scope, raw: bytes, request_id: str) -> tuple[int, bytes]:
+        if scope["method"] != "POST" or scope["path"] != "/":
+            raise AwsError("UnknownOperationException", "Only POST / is served here", 404)
+        headers = scope["headers"]
+        identity = self._verifier.verify(
+            "POST",
+            scope.get("raw_path", b"/").decode("latin-1"),
+            scope.get("query_string", b""),
+            headers,
+            raw,
+            self._now(),
+        )
+        service, operation = self._target(headers)
+        if service.signing_name != identity.service:
+            raise AwsError(
+                "InvalidSignatureException",
+                f"Credential should be scoped to correct service: '{service.signing_name}'. ",
+            )
+        try:
+            decoded = _decoder.decode(raw) if raw else {}
+        except msgspec.DecodeError as exc:
+            raise AwsError(
+                "SerializationException",
+                "Start of structure or map found where not expected, or the body is not valid JSON",
+            ) from exc
+        request = service.shapes.parse_input(operation, decoded)
+        client = scope.get("client")
+        source_ip = client[0] if client else ""
+        try:
+            result = service.call(operation, request, identity, source_ip, request_id)
+        except AwsError:
+            raise
+        except Exception:
+            log.exception("internal error in %s", operation)
+            raise AwsError(service.internal_error, "An internal error occurred.") from None
+        return 200, _encoder.encode(result)
+
+    def _target(self, headers: list[tuple[bytes, bytes]]) -> tuple[Service, str]:
+        target = ""
+        for name, value in headers:
+            if name == b"x-amz-target":
+                target = value.decode("latin-1")
+                break
+        prefix, _, operation = target.partition(".")
+        service = self._services.get(prefix)
+        if service is None or operation not in service.shapes.operations:
+            raise AwsError(
+                "UnknownOperationException",
+                f"Unknown operation {target}" if target else "Missing X-Amz-Target header",
+            )
+        return service, operation
+
+
+def _error_body(code: str, message: str) -> bytes:
+    return _encoder.encode({"__type": code, "message": message})
+
+
+async def _read_body(scope: Scope, receive: Receive) -> bytes:
+    """The request body, refusing (413) anything over :data:`MAX_BODY` without reading it all."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise AwsError("SerializationException", "Invalid Content-Length") from None
+            if declared > MAX_BODY:
+                raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise AwsError("SerializationException", "Client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise _too_large()
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large() -> AwsError:
+    return AwsError(
+        "RequestEntityTooLargeException", f"Request body is larger than {MAX_BODY} bytes", 413
+    )

@@ -1,0 +1,55 @@
+"""First start: the administrator identity and the AWS CLI files that use it.
+
+``<data-dir>/credentials`` (shared-credentials format) and ``<data-dir>/config`` both carry a
+profile ``strongroom``; credentials are written with mode 0600.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from strongroom.iam.identities import AccessKeyPair, IdentityStore
+
+__all__ = ["ADMIN_USER", "PROFILE", "ensure_admin"]
+
+ADMIN_USER = "admin"
+PROFILE = "strongroom"
+
+
+def ensure_admin(data_dir: Path, identities: IdentityStore, account_id: str, region: str) -> bool:
+    """Create the admin user, an access key and the CLI files unless they exist and still work.
+
+    Returns True when new credentials were written.
+    """
+    creds = data_dir / "credentials"
+    if creds.exists() and _credentials_valid(creds, identities):
+        return False
+    if all(u.user_name != ADMIN_USER for u in identities.list_users(account_id)):
+        identities.create_user(account_id, ADMIN_USER)
+    pair = identities.create_access_key(account_id, ADMIN_USER)
+    _write_files(data_dir, pair, region)
+    return True
+
+
+def _credentials_valid(path: Path, identities: IdentityStore) -> bool:
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, _, value = line.partition("=")
+        if name.strip() == "aws_access_key_id":
+            return identities.lookup_secret(value.strip()) is not None
+    return False
+
+
+def _write_files(data_dir: Path, pair: AccessKeyPair, region: str) -> None:
+    creds = data_dir / "credentials"
+    text = (
+        f"[{PROFILE}]\n"
+        f"aws_access_key_id = {pair.access_key_id}\n"
+        f"aws_secret_access_key = {pair.secret_access_key}\n"
+    )
+    fd = os.open(creds, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    (data_dir / "config").write_text(
+        f"[profile {PROFILE}]\nregion = {region}\noutput = json\n", encoding="utf-8"
+    )

@@ -1,0 +1,50 @@
+"""KMS on the wire: the ``TrentService`` target prefix bound to the operation registry."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from strongroom.api.app import Service
+from strongroom.api.shapes import ServiceShapes
+from strongroom.api.sigv4 import SignedIdentity
+from strongroom.errors import AwsError
+from strongroom.iam.identities import IdentityStore
+from strongroom.kms.ops.registry import OPERATIONS
+from strongroom.kms.service import Kms, RequestContext
+
+__all__ = ["kms_service"]
+
+_REGION = re.compile(r"([a-z]+-){2,3}\d+")
+_INVALID_TOKEN = "The security token included in the request is invalid."
+
+
+def kms_service(
+    kms: Kms, identities: IdentityStore, shapes: ServiceShapes | None = None
+) -> Service:
+    """The KMS :class:`~strongroom.api.app.Service`."""
+    model = shapes if shapes is not None else ServiceShapes.load("kms")
+
+    def call(
+        operation: str, request: dict[str, Any], who: SignedIdentity, source_ip: str, rid: str
+    ) -> dict[str, Any]:
+        if who.session_token is not None:
+            # TODO(issue 3): STS session credentials.
+            raise AwsError("UnrecognizedClientException", _INVALID_TOKEN)
+        principal = identities.principal(who.access_key_id)
+        if principal is None:
+            raise AwsError("UnrecognizedClientException", _INVALID_TOKEN)
+        if not _REGION.fullmatch(who.region):
+            raise AwsError(
+                "InvalidSignatureException", "Credential should be scoped to a valid region."
+            )
+        handler = OPERATIONS.get(operation)
+        if handler is None:
+            raise AwsError(
+                "UnsupportedOperationException",
+                f"{operation} is not supported by this Strongroom version.",
+            )
+        ctx = RequestContext(principal, who.region, rid, source_ip)
+        return handler(kms, ctx, request)
+
+    return Service("TrentService", "kms", model, call, internal_error="KMSInternalException")

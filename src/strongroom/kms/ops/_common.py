@@ -1,0 +1,71 @@
+"""Helpers shared by the KMS operation families: handler type, pagination, dry runs, tags."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from strongroom.errors import AwsError
+from strongroom.kms.service import Kms, RequestContext
+
+__all__ = [
+    "Handler",
+    "Request",
+    "Response",
+    "check_dry_run",
+    "check_tags",
+    "decode_marker",
+    "encode_marker",
+    "page_limit",
+]
+
+Request = dict[str, Any]
+Response = dict[str, Any]
+Handler = Callable[[Kms, RequestContext, Request], Response]
+
+MAX_TAGS = 50
+
+
+def check_dry_run(req: Mapping[str, Any]) -> None:
+    """After every check has passed: a dry run stops here, as AWS answers it."""
+    if req.get("DryRun"):
+        raise AwsError(
+            "DryRunOperationException",
+            "The request would have succeeded, but the DryRun option is set.",
+        )
+
+
+def page_limit(req: Mapping[str, Any], default: int, maximum: int) -> int:
+    """The Limit of a list call; above the documented maximum it is clamped as AWS does."""
+    limit = req.get("Limit")
+    return default if limit is None else min(int(limit), maximum)
+
+
+def encode_marker(position: str) -> str:
+    """An opaque pagination marker for a position."""
+    return base64.urlsafe_b64encode(position.encode("utf-8")).decode("ascii")
+
+
+def decode_marker(marker: str | None) -> str | None:
+    """The position a marker stands for; InvalidMarkerException if it is not ours."""
+    if marker is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError) as exc:
+        raise AwsError("InvalidMarkerException", "Invalid marker") from exc
+
+
+def check_tags(tags: list[Mapping[str, str]] | None) -> dict[str, str]:
+    """Tags of a request as a dict; TagException for reserved or repeated keys."""
+    result: dict[str, str] = {}
+    for tag in tags or []:
+        key, value = tag["TagKey"], tag["TagValue"]
+        if key.startswith("aws:"):
+            raise AwsError("TagException", "Tags beginning with aws: are reserved")
+        if key in result:
+            raise AwsError("TagException", f"Duplicate tag key {key}")
+        result[key] = value
+    return result

@@ -1,0 +1,196 @@
+"""Symmetric cryptographic operations: Encrypt, Decrypt, ReEncrypt, GenerateDataKey(*),
+GenerateRandom."""
+
+from __future__ import annotations
+
+from strongroom.crypto import symmetric
+from strongroom.errors import AwsError, validation_error
+from strongroom.kms.domain import ciphertext
+from strongroom.kms.domain.keys import KeyRecord, material_id
+from strongroom.kms.domain.states import check_state
+from strongroom.kms.ops import _common as c
+from strongroom.kms.service import Kms, RequestContext
+
+__all__ = ["HANDLERS"]
+
+_ALGORITHM = "SYMMETRIC_DEFAULT"
+_DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
+_INVALID = "The ciphertext is invalid, was altered, or does not match the encryption context."
+
+
+def _symmetric(rec: KeyRecord, algorithm: str | None) -> None:
+    if rec.key_usage != "ENCRYPT_DECRYPT" or rec.key_spec != "SYMMETRIC_DEFAULT":
+        raise AwsError(
+            "InvalidKeyUsageException",
+            f"{rec.arn} key usage is {rec.key_usage} which is not valid for this operation.",
+        )
+    if algorithm is not None and algorithm != _ALGORITHM:
+        raise AwsError(
+            "InvalidKeyUsageException",
+            f"The encryption algorithm {algorithm} is not valid for key {rec.arn}.",
+        )
+
+
+def _seal(kms: Kms, rec: KeyRecord, plaintext: bytes, context: dict[str, str] | None) -> bytes:
+    material = kms.material(rec, rec.current_version)
+    aad = ciphertext.canonical_context(context)
+    return kms.keystore.encrypt(rec.key_id, rec.current_version, material, plaintext, aad)
+
+
+def _open(
+    kms: Kms,
+    ctx: RequestContext,
+    blob: bytes,
+    context: dict[str, str] | None,
+    key_id: str | None,
+    operation: str,
+) -> tuple[KeyRecord, int, bytes]:
+    """Decrypt a blob: (its key, its material version, the plaintext)."""
+    try:
+        head = ciphertext.parse_blob(blob)
+    except ciphertext.MalformedBlob as exc:
+        raise AwsError("InvalidCiphertextException", _INVALID) from exc
+    wanted = None if key_id is None else kms.resolve(ctx, key_id, operation)
+    rec = kms.find_by_id(ctx, head.key_id)
+    if head.kind != ciphertext.KIND_SOFTWARE:
+        raise AwsError("InvalidCiphertextException", _INVALID)
+    if wanted is not None and (rec is None or wanted.key_id != rec.key_id):
+        raise AwsError(
+            "IncorrectKeyException",
+            "The key ID in the request does not identify a CMK that can perform this operation.",
+        )
+    if rec is None:
+        raise AwsError("InvalidCiphertextException", _INVALID)
+    check_state(operation, rec.state, rec.arn)
+    _symmetric(rec, None)
+    if head.material_version < 1 or head.material_version > rec.current_version:
+        raise AwsError("InvalidCiphertextException", _INVALID)
+    material = kms.material(rec, head.material_version)
+    try:
+        plaintext = kms.keystore.decrypt(head, material, ciphertext.canonical_context(context))
+    except symmetric.CryptoError as exc:
+        raise AwsError("InvalidCiphertextException", _INVALID) from exc
+    return rec, head.material_version, plaintext
+
+
+def encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """Encrypt."""
+    rec = kms.resolve(ctx, req["KeyId"], "Encrypt")
+    _symmetric(rec, req.get("EncryptionAlgorithm"))
+    c.check_dry_run(req)
+    blob = _seal(kms, rec, req["Plaintext"], req.get("EncryptionContext"))
+    return {"CiphertextBlob": blob, "KeyId": rec.arn, "EncryptionAlgorithm": _ALGORITHM}
+
+
+def decrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """Decrypt: the key comes from the blob; a KeyId, if given, must name that key."""
+    blob = req.get("CiphertextBlob")
+    if blob is None:
+        raise validation_error(
+            ["Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"]
+        )
+    _check_algorithm(req.get("EncryptionAlgorithm"))
+    rec, version, plaintext = _open(
+        kms, ctx, blob, req.get("EncryptionContext"), req.get("KeyId"), "Decrypt"
+    )
+    c.check_dry_run(req)
+    return {
+        "KeyId": rec.arn,
+        "Plaintext": plaintext,
+        "EncryptionAlgorithm": _ALGORITHM,
+        "KeyMaterialId": material_id(rec.key_id, version),
+    }
+
+
+def _check_algorithm(algorithm: str | None) -> None:
+    if algorithm is not None and algorithm != _ALGORITHM:
+        # TODO(issue 4): RSAES_OAEP decryption with asymmetric keys.
+        raise AwsError(
+            "InvalidKeyUsageException",
+            f"The encryption algorithm {algorithm} is not valid for symmetric ciphertexts.",
+        )
+
+
+def re_encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """ReEncrypt: decrypt under the source key and encrypt under the destination, server-side."""
+    _check_algorithm(req.get("SourceEncryptionAlgorithm"))
+    dest = kms.resolve(ctx, req["DestinationKeyId"], "ReEncryptTo")
+    _symmetric(dest, req.get("DestinationEncryptionAlgorithm"))
+    blob = req.get("CiphertextBlob")
+    if blob is None:
+        raise validation_error(
+            ["Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"]
+        )
+    src, version, plaintext = _open(
+        kms, ctx, blob, req.get("SourceEncryptionContext"), req.get("SourceKeyId"), "ReEncryptFrom"
+    )
+    c.check_dry_run(req)
+    new_blob = _seal(kms, dest, plaintext, req.get("DestinationEncryptionContext"))
+    return {
+        "CiphertextBlob": new_blob,
+        "SourceKeyId": src.arn,
+        "KeyId": dest.arn,
+        "SourceEncryptionAlgorithm": _ALGORITHM,
+        "DestinationEncryptionAlgorithm": _ALGORITHM,
+        "SourceKeyMaterialId": material_id(src.key_id, version),
+        "DestinationKeyMaterialId": material_id(dest.key_id, dest.current_version),
+    }
+
+
+def _data_key(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> c.Response:
+    spec, count = req.get("KeySpec"), req.get("NumberOfBytes")
+    if (spec is None) == (count is None):
+        raise AwsError("ValidationException", "Please specify either number of bytes or key spec.")
+    rec = kms.resolve(ctx, req["KeyId"], operation)
+    _symmetric(rec, None)
+    c.check_dry_run(req)
+    size: int = _DATA_KEY_BYTES[spec] if spec is not None else req["NumberOfBytes"]
+    plaintext = symmetric.random_bytes(size)
+    blob = _seal(kms, rec, plaintext, req.get("EncryptionContext"))
+    out: c.Response = {
+        "CiphertextBlob": blob,
+        "KeyId": rec.arn,
+        "KeyMaterialId": material_id(rec.key_id, rec.current_version),
+    }
+    if operation == "GenerateDataKey":
+        out["Plaintext"] = plaintext
+    return out
+
+
+def generate_data_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """GenerateDataKey."""
+    return _data_key(kms, ctx, req, "GenerateDataKey")
+
+
+def generate_data_key_without_plaintext(
+    kms: Kms, ctx: RequestContext, req: c.Request
+) -> c.Response:
+    """GenerateDataKeyWithoutPlaintext."""
+    return _data_key(kms, ctx, req, "GenerateDataKeyWithoutPlaintext")
+
+
+def generate_random(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """GenerateRandom (1-1024 bytes)."""
+    del kms, ctx
+    count = req.get("NumberOfBytes")
+    if count is None:
+        raise validation_error(
+            ["Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null"]
+        )
+    if "CustomKeyStoreId" in req:
+        # TODO(issue 6): random bytes from a CloudHSM key store; until then none exists.
+        raise AwsError(
+            "CustomKeyStoreNotFoundException",
+            f"Custom key store {req['CustomKeyStoreId']} does not exist",
+        )
+    return {"Plaintext": symmetric.random_bytes(count)}
+
+
+HANDLERS: dict[str, c.Handler] = {
+    "Encrypt": encrypt,
+    "Decrypt": decrypt,
+    "ReEncrypt": re_encrypt,
+    "GenerateDataKey": generate_data_key,
+    "GenerateDataKeyWithoutPlaintext": generate_data_key_without_plaintext,
+    "GenerateRandom": generate_random,
+}

@@ -1,0 +1,205 @@
+"""Key lifecycle operations: create, describe, list, enable, disable, describe, delete."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from strongroom.errors import AwsError, validation_error
+from strongroom.kms.domain.keys import KeyRecord, default_policy
+from strongroom.kms.domain.states import KeyState
+from strongroom.kms.ops import _common as c
+from strongroom.kms.ops.policy import check_policy_document
+from strongroom.kms.service import Kms, RequestContext
+from strongroom.storage import kms_repo
+
+__all__ = ["HANDLERS"]
+
+DAY = 86_400.0
+_SUPPORTED_SPECS = {"SYMMETRIC_DEFAULT": ("ENCRYPT_DECRYPT",)}
+
+
+def _spec_and_usage(req: c.Request) -> tuple[str, str]:
+    spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+    if "KeySpec" in req and "CustomerMasterKeySpec" in req:
+        raise AwsError(
+            "ValidationException", "You cannot specify KeySpec and CustomerMasterKeySpec together"
+        )
+    if spec not in _SUPPORTED_SPECS:
+        # TODO(issue 4): asymmetric, HMAC and ML-DSA key specs.
+        raise AwsError("UnsupportedOperationException", f"KeySpec {spec} is not supported yet")
+    usage = req.get("KeyUsage") or "ENCRYPT_DECRYPT"
+    if usage not in _SUPPORTED_SPECS[spec]:
+        raise AwsError(
+            "ValidationException", f"KeyUsage {usage} is not compatible with KeySpec {spec}"
+        )
+    return spec, usage
+
+
+def create_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """CreateKey."""
+    spec, usage = _spec_and_usage(req)
+    if "CustomKeyStoreId" in req:
+        # TODO(issue 6): custom key stores; until then no store exists.
+        raise AwsError(
+            "CustomKeyStoreNotFoundException",
+            f"Custom key store {req['CustomKeyStoreId']} does not exist",
+        )
+    origin = req.get("Origin", "AWS_KMS")
+    if origin != "AWS_KMS":
+        # TODO(issue 4, issue 6): EXTERNAL and AWS_CLOUDHSM origins.
+        raise AwsError("UnsupportedOperationException", f"Origin {origin} is not supported yet")
+    if req.get("MultiRegion"):
+        # TODO(issue 4): multi-Region keys.
+        raise AwsError("UnsupportedOperationException", "Multi-Region keys are not supported yet")
+    policy = req.get("Policy")
+    if policy is not None:
+        check_policy_document(policy)
+    tags = c.check_tags(req.get("Tags"))
+    if len(tags) > c.MAX_TAGS:
+        raise AwsError("TagException", f"A key can have at most {c.MAX_TAGS} tags")
+    key_id = str(uuid.uuid4())
+    rec = KeyRecord(
+        key_id=key_id,
+        account_id=ctx.account_id,
+        region=ctx.region,
+        state=KeyState.ENABLED,
+        key_spec=spec,
+        key_usage=usage,
+        origin=origin,
+        description=req.get("Description", ""),
+        created=round(kms.clock.now(), 3),
+        deletion_date=None,
+        pending_window_days=None,
+        multi_region=False,
+        key_manager="CUSTOMER",
+        custom_key_store_id=None,
+        policy=policy if policy is not None else default_policy(ctx.account_id),
+        current_version=1,
+    )
+    wrapped = kms.keystore.wrap_material(rec.arn, 1, kms.keystore.new_material())
+    with kms.transaction() as conn:
+        kms_repo.insert_key(conn, rec, wrapped)
+        kms_repo.put_tags(conn, key_id, tags)
+    return {"KeyMetadata": rec.metadata()}
+
+
+def describe_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """DescribeKey."""
+    rec = kms.resolve(ctx, req["KeyId"], "DescribeKey")
+    return {"KeyMetadata": rec.metadata()}
+
+
+def list_keys(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """ListKeys."""
+    limit = c.page_limit(req, 100, 1000)
+    after = c.decode_marker(req.get("Marker"))
+    with kms.engine.connect() as conn:
+        rows = kms_repo.list_keys(conn, ctx.account_id, ctx.region, after, limit + 1)
+    out: c.Response = {"Keys": [{"KeyId": r.key_id, "KeyArn": r.arn} for r in rows[:limit]]}
+    out["Truncated"] = len(rows) > limit
+    if len(rows) > limit:
+        out["NextMarker"] = c.encode_marker(rows[limit - 1].key_id)
+    return out
+
+
+def _set_state(kms: Kms, ctx: RequestContext, req: c.Request, op: str, **changes: Any) -> KeyRecord:
+    rec = kms.resolve(ctx, req["KeyId"], op, allow_alias=False)
+    new = rec.replace(**changes)
+    with kms.transaction() as conn:
+        kms_repo.update_key(conn, new)
+    return new
+
+
+def enable_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """EnableKey."""
+    _set_state(kms, ctx, req, "EnableKey", state=KeyState.ENABLED)
+    return {}
+
+
+def disable_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """DisableKey."""
+    _set_state(kms, ctx, req, "DisableKey", state=KeyState.DISABLED)
+    return {}
+
+
+def update_key_description(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """UpdateKeyDescription."""
+    _set_state(kms, ctx, req, "UpdateKeyDescription", description=req["Description"])
+    return {}
+
+
+def schedule_key_deletion(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """ScheduleKeyDeletion: PendingWindowInDays 7-30, default 30."""
+    days = req.get("PendingWindowInDays", 30)
+    if not 7 <= days <= 30:
+        bound = "greater than or equal to 7" if days < 7 else "less than or equal to 30"
+        raise validation_error(
+            [
+                f"Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: "
+                f"Member must have value {bound}"
+            ]
+        )
+    when = round(kms.clock.now() + days * DAY, 3)
+    rec = _set_state(
+        kms,
+        ctx,
+        req,
+        "ScheduleKeyDeletion",
+        state=KeyState.PENDING_DELETION,
+        deletion_date=when,
+        pending_window_days=days,
+    )
+    return {
+        "KeyId": rec.arn,
+        "DeletionDate": when,
+        "KeyState": rec.state.value,
+        "PendingWindowInDays": days,
+    }
+
+
+def cancel_key_deletion(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """CancelKeyDeletion: the key comes back Disabled."""
+    rec = _set_state(
+        kms,
+        ctx,
+        req,
+        "CancelKeyDeletion",
+        state=KeyState.DISABLED,
+        deletion_date=None,
+        pending_window_days=None,
+    )
+    return {"KeyId": rec.arn}
+
+
+def delete_due_keys(kms: Kms) -> list[str]:
+    """The scheduler's deletion pass: every key whose waiting period has ended is deleted,
+    with its material, aliases and tags. Returns the deleted key ids."""
+    now = kms.clock.now()
+    with kms.engine.connect() as conn:
+        due = kms_repo.due_deletions(conn, now)
+    deleted = []
+    for key_id in due:
+        with kms.transaction() as conn:
+            rec = kms_repo.get_key(conn, key_id)  # re-read: it may have been cancelled
+            if (
+                rec is not None
+                and rec.state is KeyState.PENDING_DELETION
+                and rec.deletion_date is not None
+                and rec.deletion_date <= now
+            ):
+                kms_repo.delete_key(conn, key_id)
+                deleted.append(key_id)
+    return deleted
+
+
+HANDLERS: dict[str, c.Handler] = {
+    "CreateKey": create_key,
+    "DescribeKey": describe_key,
+    "ListKeys": list_keys,
+    "EnableKey": enable_key,
+    "DisableKey": disable_key,
+    "UpdateKeyDescription": update_key_description,
+    "ScheduleKeyDeletion": schedule_key_deletion,
+    "CancelKeyDeletion": cancel_key_deletion,
+}

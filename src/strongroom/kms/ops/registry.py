@@ -1,0 +1,21 @@
+"""The one registry of KMS operations: wire name -> handler.
+
+Nothing dispatches on a name the client sent except through this table. Operations of the
+model that no family implements yet answer UnsupportedOperationException (see ``api.app``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from strongroom.kms.ops import _common, aliases, crypto, keys, policy, tags
+
+__all__ = ["OPERATIONS"]
+
+OPERATIONS: Mapping[str, _common.Handler] = {
+    **keys.HANDLERS,
+    **crypto.HANDLERS,
+    **aliases.HANDLERS,
+    **tags.HANDLERS,
+    **policy.HANDLERS,
+}

@@ -1,0 +1,57 @@
+"""Tag operations: TagResource, UntagResource, ListResourceTags."""
+
+from __future__ import annotations
+
+from strongroom.errors import AwsError
+from strongroom.kms.ops import _common as c
+from strongroom.kms.service import Kms, RequestContext
+from strongroom.storage import kms_repo
+
+__all__ = ["HANDLERS"]
+
+
+def tag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """TagResource: add or overwrite tags; at most 50 per key."""
+    rec = kms.resolve(ctx, req["KeyId"], "TagResource", allow_alias=False)
+    new_tags = c.check_tags(req["Tags"])
+    with kms.transaction() as conn:
+        existing = dict(kms_repo.list_tags(conn, rec.key_id))
+        if len(existing | new_tags) > c.MAX_TAGS:
+            raise AwsError("LimitExceededException", f"A key can have at most {c.MAX_TAGS} tags")
+        kms_repo.put_tags(conn, rec.key_id, new_tags)
+    return {}
+
+
+def untag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """UntagResource: absent tag keys are ignored."""
+    rec = kms.resolve(ctx, req["KeyId"], "UntagResource", allow_alias=False)
+    for key in req["TagKeys"]:
+        if key.startswith("aws:"):
+            raise AwsError("TagException", "Tags beginning with aws: are reserved")
+    with kms.transaction() as conn:
+        kms_repo.delete_tags(conn, rec.key_id, list(req["TagKeys"]))
+    return {}
+
+
+def list_resource_tags(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """ListResourceTags (Limit 1-50, default 50)."""
+    rec = kms.resolve(ctx, req["KeyId"], "ListResourceTags", allow_alias=False)
+    limit = c.page_limit(req, 50, 50)
+    after = c.decode_marker(req.get("Marker"))
+    with kms.engine.connect() as conn:
+        pairs = [p for p in kms_repo.list_tags(conn, rec.key_id) if after is None or p[0] > after]
+    page = pairs[:limit]
+    out: c.Response = {
+        "Tags": [{"TagKey": k, "TagValue": v} for k, v in page],
+        "Truncated": len(pairs) > limit,
+    }
+    if len(pairs) > limit:
+        out["NextMarker"] = c.encode_marker(page[-1][0])
+    return out
+
+
+HANDLERS: dict[str, c.Handler] = {
+    "TagResource": tag_resource,
+    "UntagResource": untag_resource,
+    "ListResourceTags": list_resource_tags,
+}

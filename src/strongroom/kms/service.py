@@ -1,0 +1,158 @@
+"""The KMS service object: storage, key store, caches, and the pipeline every key operation runs.
+
+Pipeline (ARCHITECTURE.md): resolve the KeyId (id, ARN, alias, alias ARN) -> load the key ->
+check its state for the operation -> authorize (access control arrives with issue 3) -> run.
+Key records and unwrapped material are cached in memory; the caches drop whenever this process
+writes, and whenever :class:`~strongroom.storage.engine.ChangeMonitor` says another process did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+
+from strongroom.clock import Clock
+from strongroom.errors import AwsError
+from strongroom.iam.identities import Principal
+from strongroom.kms.domain.identifiers import KeyRef, alias_arn, parse_key_ref
+from strongroom.kms.domain.keys import KeyRecord, key_arn
+from strongroom.kms.domain.states import check_state
+from strongroom.kms.keystores.software import SoftwareKeyStore
+from strongroom.storage import kms_repo
+from strongroom.storage.engine import ChangeMonitor
+
+__all__ = ["Kms", "RequestContext"]
+
+_CACHE_LIMIT = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who is calling, from where, in which region."""
+
+    principal: Principal
+    region: str
+    request_id: str
+    source_ip: str = ""
+
+    @property
+    def account_id(self) -> str:
+        return self.principal.account_id
+
+
+class Kms:
+    """Everything the KMS operations share."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        keystore: SoftwareKeyStore,
+        clock: Clock,
+        monitor: ChangeMonitor | None = None,
+    ) -> None:
+        self.engine = engine
+        self.keystore = keystore
+        self.clock = clock
+        self._monitor = monitor
+        self._keys: dict[str, KeyRecord | None] = {}
+        self._materials: dict[tuple[str, int], bytes] = {}
+        self._aliases: dict[tuple[str, str, str], str | None] = {}
+
+    # -- transactions and caches -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A write transaction; caches are dropped after it, committed or not."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        finally:
+            self.invalidate()
+
+    def invalidate(self) -> None:
+        self._keys.clear()
+        self._materials.clear()
+        self._aliases.clear()
+
+    def _fresh(self) -> None:
+        if (
+            (self._monitor is not None and self._monitor.changed())
+            or len(self._keys) > _CACHE_LIMIT
+            or len(self._materials) > _CACHE_LIMIT
+        ):
+            self.invalidate()
+
+    def load_key(self, key_id: str) -> KeyRecord | None:
+        """The key's record (cached)."""
+        try:
+            return self._keys[key_id]
+        except KeyError:
+            pass
+        with self.engine.connect() as conn:
+            rec = kms_repo.get_key(conn, key_id)
+        self._keys[key_id] = rec
+        return rec
+
+    def material(self, rec: KeyRecord, version: int) -> bytes:
+        """The unwrapped material of one version of a key (cached)."""
+        cache_key = (rec.key_id, version)
+        found = self._materials.get(cache_key)
+        if found is not None:
+            return found
+        with self.engine.connect() as conn:
+            wrapped = kms_repo.get_material(conn, rec.key_id, version)
+        if wrapped is None:
+            raise AwsError("InvalidCiphertextException", "")
+        material = self.keystore.unwrap_material(rec.arn, version, wrapped)
+        self._materials[cache_key] = material
+        return material
+
+    def _alias_target(self, account_id: str, region: str, name: str) -> str | None:
+        cache_key = (account_id, region, name)
+        if cache_key in self._aliases:
+            return self._aliases[cache_key]
+        with self.engine.connect() as conn:
+            row = kms_repo.get_alias(conn, account_id, region, name)
+        target = None if row is None else row.key_id
+        self._aliases[cache_key] = target
+        return target
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def resolve(
+        self, ctx: RequestContext, key_id: str, operation: str, *, allow_alias: bool = True
+    ) -> KeyRecord:
+        """Resolve a KeyId, load the key and check its state for ``operation``."""
+        self._fresh()
+        ref = parse_key_ref(key_id, ctx.account_id, ctx.region, allow_alias=allow_alias)
+        rec = self.find(ref)
+        check_state(operation, rec.state, rec.arn)
+        return rec
+
+    def find(self, ref: KeyRef) -> KeyRecord:
+        """The key a parsed reference names, or NotFoundException in AWS's wording."""
+        if ref.alias_name is not None:
+            target = self._alias_target(ref.account_id, ref.region, ref.alias_name)
+            if target is None:
+                arn = alias_arn(ref.region, ref.account_id, ref.alias_name)
+                raise AwsError("NotFoundException", f"Alias {arn} is not found.")
+            key_id = target
+        else:
+            assert ref.key_id is not None
+            key_id = ref.key_id
+        rec = self.load_key(key_id)
+        if rec is None or rec.region != ref.region or rec.account_id != ref.account_id:
+            arn = key_arn(ref.region, ref.account_id, key_id)
+            raise AwsError("NotFoundException", f"Key '{arn}' does not exist")
+        return rec
+
+    def find_by_id(self, ctx: RequestContext, key_id: str) -> KeyRecord | None:
+        """A key by bare id, visible in the caller's region (any account), else None."""
+        self._fresh()
+        rec = self.load_key(key_id)
+        if rec is None or rec.region != ctx.region:
+            return None
+        return rec

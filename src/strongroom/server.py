@@ -1,0 +1,143 @@
+"""The composition root: configuration in, a running service out.
+
+Everything is built here from :class:`Config` and passed explicitly; there are no module-level
+singletons. ``build`` gives the pieces (used by tests in-process); ``serve`` runs them under
+uvicorn with the background scheduler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from strongroom.api.app import App
+from strongroom.api.sigv4 import Verifier
+from strongroom.clock import Clock, OffsetFileClock, SystemClock
+from strongroom.iam.identities import IdentityStore
+from strongroom.kms.api.binding import kms_service
+from strongroom.kms.keystores.software import SoftwareKeyStore
+from strongroom.kms.ops.keys import delete_due_keys
+from strongroom.kms.service import Kms
+from strongroom.rootkey import load_or_create_root_key
+from strongroom.storage.engine import ChangeMonitor, open_engine, sqlite_url
+from strongroom.storage.migrations import apply_migrations
+
+__all__ = ["Config", "DataDirLocked", "Runtime", "Scheduler", "build", "lock_data_dir"]
+
+log = logging.getLogger("strongroom.server")
+
+
+@dataclass(frozen=True)
+class Config:
+    """What ``strongroom serve`` is told."""
+
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 4599
+    account_id: str = "111122223333"
+    database_url: str | None = None
+    scheduler_interval: float = 60.0
+    clock_offset_file: str | None = None
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or sqlite_url(str(self.data_dir / "strongroom.db"))
+
+
+class DataDirLocked(RuntimeError):
+    """Another ``serve`` holds this data directory."""
+
+
+class Scheduler:
+    """Background passes inside ``serve``: due key deletions (later: rotations, HSM health)."""
+
+    def __init__(self, kms: Kms, interval: float) -> None:
+        self._kms = kms
+        self._interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def run_once(self) -> None:
+        deleted = delete_due_keys(self._kms)
+        if deleted:
+            log.info("deleted %d key(s) whose waiting period ended", len(deleted))
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                self.run_once()
+            except Exception:
+                log.exception("scheduler pass failed")
+            await asyncio.sleep(self._interval)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The built service."""
+
+    config: Config
+    app: App
+    kms: Kms
+    identities: IdentityStore
+    scheduler: Scheduler
+    clock: Clock
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """Hold an exclusive lock on the data directory for this process's lifetime."""
+    handle = open(data_dir / "serve.lock", "a+", encoding="ascii")  # noqa: SIM115
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise DataDirLocked(
+            f"another strongroom serve (pid {holder}) is using the data directory {data_dir}; "
+            "stop it first or give this one its own --data-dir"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def build(config: Config, clock: Clock | None = None) -> Runtime:
+    """Create the data directory, root key and schema as needed, and wire the service."""
+    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    domain_clock: Clock = clock or (
+        OffsetFileClock(config.clock_offset_file) if config.clock_offset_file else SystemClock()
+    )
+    root = load_or_create_root_key(config.data_dir)
+    url = config.effective_database_url
+    engine = open_engine(url)
+    apply_migrations(engine, domain_clock.now)
+    identities = IdentityStore(engine, root, domain_clock, ChangeMonitor(url))
+    kms = Kms(engine, SoftwareKeyStore(root), domain_clock, ChangeMonitor(url))
+    verifier = Verifier(identities.lookup_secret, frozenset({"kms"}))
+    scheduler = Scheduler(kms, config.scheduler_interval)
+    app = App(
+        [kms_service(kms, identities)],
+        verifier,
+        time.time,
+        on_startup=scheduler.start,
+        on_shutdown=scheduler.stop,
+    )
+    return Runtime(config, app, kms, identities, scheduler, domain_clock)

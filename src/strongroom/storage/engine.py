@@ -1,0 +1,86 @@
+"""Opening the database: SQLite (embedded default) or PostgreSQL, with the same schema.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk when it returns) and real
+``BEGIN`` transactions; PostgreSQL goes through psycopg 3. :class:`ChangeMonitor` tells a process
+when another process may have changed the data, so in-memory caches stay coherent.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+__all__ = ["ChangeMonitor", "open_engine", "sqlite_url"]
+
+
+def sqlite_url(path: str) -> str:
+    """The SQLAlchemy URL of a SQLite file."""
+    return f"sqlite+pysqlite:///{path}"
+
+
+def open_engine(url: str) -> Engine:
+    """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``)."""
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        engine = create_engine(parsed.set(drivername="sqlite+pysqlite"))
+        _configure_sqlite(engine)
+        return engine
+    if backend in ("postgresql", "postgres"):
+        return create_engine(
+            parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=4
+        )
+    raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (SQLAlchemy's recipe)
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=FULL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=10000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+
+class ChangeMonitor:
+    """Answers "may the database have changed since I last asked?" cheaply.
+
+    SQLite: ``PRAGMA data_version`` on a dedicated connection changes whenever any other
+    connection commits, so caches are exact across processes. PostgreSQL: a time bound
+    (``ttl`` seconds), the eventual consistency AWS KMS itself documents.
+    """
+
+    def __init__(self, url: str, ttl: float = 1.0) -> None:
+        parsed = make_url(url)
+        self._conn: sqlite3.Connection | None = None
+        if parsed.get_backend_name() == "sqlite" and parsed.database:
+            self._conn = sqlite3.connect(parsed.database, check_same_thread=False)
+        self._ttl = ttl
+        self._last: int | float = -1
+
+    def changed(self) -> bool:
+        """True when cached data may be stale (and resets the mark)."""
+        if self._conn is not None:
+            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        else:
+            now = time.monotonic()
+            version = now if now - self._last >= self._ttl else self._last
+        if version != self._last:
+            self._last = version
+            return True
+        return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()

@@ -1,0 +1,111 @@
+"""The relational schema, as SQLAlchemy Core tables (the same on SQLite and PostgreSQL).
+
+Times are float seconds since the epoch (UTC). Secrets (access-key secrets, key material) are
+stored only wrapped by the root key. Later issues add tables through new migrations
+(``strongroom.storage.migrations``), never by editing a migration that has shipped.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "access_keys",
+    "aliases",
+    "key_materials",
+    "keys",
+    "metadata",
+    "schema_migrations",
+    "tags",
+    "users",
+]
+
+metadata = MetaData()
+
+schema_migrations = Table(
+    "schema_migrations",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("applied_at", Float, nullable=False),
+)
+
+users = Table(
+    "iam_users",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("user_name", String(64), primary_key=True),
+    Column("user_id", String(32), nullable=False, unique=True),
+    Column("created", Float, nullable=False),
+)
+
+access_keys = Table(
+    "iam_access_keys",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("user_name", String(64), nullable=False),
+    Column("secret_wrapped", LargeBinary, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+keys = Table(
+    "kms_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("account_id", String(12), nullable=False, index=True),
+    Column("region", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("key_spec", String(32), nullable=False),
+    Column("key_usage", String(32), nullable=False),
+    Column("origin", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("deletion_date", Float, nullable=True, index=True),
+    Column("pending_window_days", Integer, nullable=True),
+    Column("multi_region", Boolean, nullable=False),
+    Column("key_manager", String(16), nullable=False),
+    Column("custom_key_store_id", String(64), nullable=True),
+    Column("policy", Text, nullable=False),
+    Column("current_version", Integer, nullable=False),
+)
+
+key_materials = Table(
+    "kms_key_materials",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("material_wrapped", LargeBinary, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+aliases = Table(
+    "kms_aliases",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("alias_name", String(256), primary_key=True),
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), nullable=False, index=True),
+    Column("created", Float, nullable=False),
+    Column("updated", Float, nullable=False),
+)
+
+tags = Table(
+    "kms_tags",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
+    Column("tag_key", String(128), primary_key=True),
+    Column("tag_value", String(256), nullable=False),
+)
