@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -91,10 +92,20 @@ def serve(
             log_level="warning",
         )
     )
+    # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
+    # that was installed before it: make that one end the process with status 0.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, _exit_cleanly)
     try:
         server.run()
     finally:
         lock.close()
+        click.echo("Strongroom stopped.")
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    del signum, frame
+    sys.exit(0)
 
 
 def _banner(config: Config) -> None:
