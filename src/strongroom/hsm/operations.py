@@ -1,0 +1,16 @@
+"""The full operation registry of an HSM node."""
+
+from __future__ import annotations
+
+from strongroom.hsm import ops_cluster, ops_crypto, ops_keys, ops_users, ops_wrap
+from strongroom.hsm.registry import Registry
+
+__all__ = ["build_registry"]
+
+
+def build_registry() -> Registry:
+    """Every wire operation, declared once."""
+    reg = Registry()
+    for family in (ops_users, ops_keys, ops_wrap, ops_crypto, ops_cluster):
+        family.register(reg)
+    return reg
