@@ -108,7 +108,7 @@ def test_disabled_and_pending_deletion_keys_refuse_crypto(kms: Any, key_id: str)
     kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
     with pytest.raises(ClientError) as exc:
         kms.decrypt(CiphertextBlob=blob)
-    assert error_code(exc) == "DisabledException"
+    assert error_code(exc) == "KMSInvalidStateException"
     assert exc.value.response["Error"]["Message"] == f"{arn} is pending deletion."
     kms.cancel_key_deletion(KeyId=key_id)
     kms.enable_key(KeyId=key_id)

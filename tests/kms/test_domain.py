@@ -15,7 +15,6 @@ ARN = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890
 S = KeyState
 OK = None
 DIS = ("DisabledException", "is disabled.")
-DIS_PD = ("DisabledException", "is pending deletion.")
 PD = ("KMSInvalidStateException", "is pending deletion.")
 NPD = ("KMSInvalidStateException", "is not pending deletion.")
 PI = ("KMSInvalidStateException", "is pending import.")
@@ -28,10 +27,10 @@ UPD = ("KMSInvalidStateException", "is updating.")
 COLUMNS = [S.ENABLED, S.DISABLED, S.PENDING_DELETION, S.PENDING_REPLICA_DELETION,
            S.PENDING_IMPORT, S.UNAVAILABLE, S.CREATING, S.UPDATING]  # fmt: skip
 EXPECTED = {
-    "Encrypt": [OK, DIS, DIS_PD, DIS_PD, PI, UNAV, CR, OK],
-    "Decrypt": [OK, DIS, DIS_PD, DIS_PD, PI, UNAV, CR, OK],
-    "GenerateDataKey": [OK, DIS, DIS_PD, DIS_PD, PI, UNAV, CR, OK],
-    "ReEncryptFrom": [OK, DIS, DIS_PD, DIS_PD, PI, UNAV, CR, OK],
+    "Encrypt": [OK, DIS, PD, PD, PI, UNAV, CR, OK],
+    "Decrypt": [OK, DIS, PD, PD, PI, UNAV, CR, OK],
+    "GenerateDataKey": [OK, DIS, PD, PD, PI, UNAV, CR, OK],
+    "ReEncryptFrom": [OK, DIS, PD, PD, PI, UNAV, CR, OK],
     "CreateAlias": [OK, OK, PD, PD, OK, OK, OK, OK],
     "TagResource": [OK, OK, PD, PD, OK, OK, OK, OK],
     "UpdateKeyDescription": [OK, OK, PD, PD, OK, OK, OK, OK],
@@ -39,7 +38,7 @@ EXPECTED = {
     "DisableKey": [OK, OK, PD, PD, PI, OK, CR, UPD],
     "CancelKeyDeletion": [NPD, NPD, OK, OK, NPD, NPD, NPD, NPD],
     "ScheduleKeyDeletion": [OK, OK, PD, PD, OK, OK, OK, UPD],
-    "CreateGrant": [OK, DIS, DIS_PD, DIS_PD, PI, OK, CR, OK],
+    "CreateGrant": [OK, DIS, PD, PD, PI, OK, CR, OK],
     "DescribeKey": [OK] * 8,
     "GetKeyPolicy": [OK] * 8,
     "DeleteAlias": [OK] * 8,

@@ -1,8 +1,9 @@
 """Key states and the one table of which operation may run in which state.
 
 ``KEY_STATE_RULES[operation][state]`` is ``None`` when the operation may proceed, else the
-kind of refusal AWS KMS gives (the DG key-state table, footnotes [1]–[15]). Operations that
-are valid in every state are not listed. :func:`check_state` turns a refusal into AWS's error.
+kind of refusal AWS KMS gives (the DG key-state table, footnotes [1]–[15]; where the table
+says "x2/3" the service answers [3], KMSInvalidStateException "... is pending deletion.").
+Operations valid in every state are not listed. :func:`check_state` raises AWS's error.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ class Refusal(enum.Enum):
     """Why a state refuses an operation; each maps to one AWS error and message."""
 
     DISABLED = ("DisabledException", "is disabled.")
-    DISABLED_PENDING_DELETION = ("DisabledException", "is pending deletion.")
     PENDING_DELETION = ("KMSInvalidStateException", "is pending deletion.")
     NOT_PENDING_DELETION = ("KMSInvalidStateException", "is not pending deletion.")
     PENDING_IMPORT = ("KMSInvalidStateException", "is pending import.")
@@ -48,8 +48,8 @@ R = Refusal
 _CRYPTO: Mapping[KeyState, Refusal | None] = {
     S.ENABLED: None,
     S.DISABLED: R.DISABLED,
-    S.PENDING_DELETION: R.DISABLED_PENDING_DELETION,
-    S.PENDING_REPLICA_DELETION: R.DISABLED_PENDING_DELETION,
+    S.PENDING_DELETION: R.PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: R.PENDING_DELETION,
     S.PENDING_IMPORT: R.PENDING_IMPORT,
     S.UNAVAILABLE: R.UNAVAILABLE,
     S.CREATING: R.CREATING,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -26,6 +27,8 @@ Response = dict[str, Any]
 Handler = Callable[[Kms, RequestContext, Request], Response]
 
 MAX_TAGS = 50
+_MARKER = "strongroom/v1/"
+_MARKER_CHARS = re.compile(rb"[A-Za-z0-9_-]+=*")
 
 
 def check_dry_run(req: Mapping[str, Any]) -> None:
@@ -43,19 +46,31 @@ def page_limit(req: Mapping[str, Any], default: int, maximum: int) -> int:
     return default if limit is None else min(int(limit), maximum)
 
 
-def encode_marker(position: str) -> str:
-    """An opaque pagination marker for a position."""
-    return base64.urlsafe_b64encode(position.encode("utf-8")).decode("ascii")
+def encode_marker(kind: str, position: str) -> str:
+    """An opaque pagination marker for a position in a listing of ``kind``."""
+    return base64.urlsafe_b64encode(f"{_MARKER}{kind}:{position}".encode()).decode("ascii")
 
 
-def decode_marker(marker: str | None) -> str | None:
-    """The position a marker stands for; InvalidMarkerException if it is not ours."""
+def decode_marker(kind: str, marker: str | None) -> str | None:
+    """The position a marker of a ``kind`` listing stands for; InvalidMarkerException for any
+    marker this listing did not issue."""
     if marker is None:
         return None
     try:
-        return base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
+        text = base64.urlsafe_b64decode(_strict(marker)).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError) as exc:
         raise AwsError("InvalidMarkerException", "Invalid marker") from exc
+    prefix = f"{_MARKER}{kind}:"
+    if not text.startswith(prefix) or len(text) == len(prefix):
+        raise AwsError("InvalidMarkerException", "Invalid marker")
+    return text[len(prefix) :]
+
+
+def _strict(marker: str) -> bytes:
+    raw = marker.encode("ascii")
+    if not _MARKER_CHARS.fullmatch(raw) or len(raw) % 4:
+        raise ValueError("not a marker")
+    return raw
 
 
 def check_tags(tags: list[Mapping[str, str]] | None) -> dict[str, str]:

@@ -106,7 +106,7 @@ def list_aliases(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         ref = parse_key_ref(req["KeyId"], ctx.account_id, ctx.region, allow_alias=False)
         key_filter = kms.find(ref).key_id
     limit = c.page_limit(req, 50, 100)
-    after = c.decode_marker(req.get("Marker"))
+    after = c.decode_marker("aliases", req.get("Marker"))
     with kms.engine.connect() as conn:
         rows = kms_repo.list_aliases(conn, ctx.account_id, ctx.region, key_filter, after, limit + 1)
     out: c.Response = {
@@ -123,7 +123,7 @@ def list_aliases(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         "Truncated": len(rows) > limit,
     }
     if len(rows) > limit:
-        out["NextMarker"] = c.encode_marker(rows[limit - 1].alias_name)
+        out["NextMarker"] = c.encode_marker("aliases", rows[limit - 1].alias_name)
     return out
 
 

@@ -93,13 +93,13 @@ def describe_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 def list_keys(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ListKeys."""
     limit = c.page_limit(req, 100, 1000)
-    after = c.decode_marker(req.get("Marker"))
+    after = c.decode_marker("keys", req.get("Marker"))
     with kms.engine.connect() as conn:
         rows = kms_repo.list_keys(conn, ctx.account_id, ctx.region, after, limit + 1)
     out: c.Response = {"Keys": [{"KeyId": r.key_id, "KeyArn": r.arn} for r in rows[:limit]]}
     out["Truncated"] = len(rows) > limit
     if len(rows) > limit:
-        out["NextMarker"] = c.encode_marker(rows[limit - 1].key_id)
+        out["NextMarker"] = c.encode_marker("keys", rows[limit - 1].key_id)
     return out
 
 

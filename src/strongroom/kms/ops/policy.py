@@ -55,7 +55,7 @@ def put_key_policy(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 def list_key_policies(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ListKeyPolicies: only ``default`` exists."""
     kms.resolve(ctx, req["KeyId"], "ListKeyPolicies", allow_alias=False)
-    c.decode_marker(req.get("Marker"))
+    c.decode_marker("policies", req.get("Marker"))
     return {"PolicyNames": ["default"], "Truncated": False}
 
 

@@ -37,7 +37,7 @@ def list_resource_tags(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Respo
     """ListResourceTags (Limit 1-50, default 50)."""
     rec = kms.resolve(ctx, req["KeyId"], "ListResourceTags", allow_alias=False)
     limit = c.page_limit(req, 50, 50)
-    after = c.decode_marker(req.get("Marker"))
+    after = c.decode_marker("tags", req.get("Marker"))
     with kms.engine.connect() as conn:
         pairs = [p for p in kms_repo.list_tags(conn, rec.key_id) if after is None or p[0] > after]
     page = pairs[:limit]
@@ -46,7 +46,7 @@ def list_resource_tags(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Respo
         "Truncated": len(pairs) > limit,
     }
     if len(pairs) > limit:
-        out["NextMarker"] = c.encode_marker(page[-1][0])
+        out["NextMarker"] = c.encode_marker("tags", page[-1][0])
     return out
 
 
