@@ -10,6 +10,8 @@ import ssl
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
+import msgspec
+
 from strongroom.hsm._channel import NodeAddress
 from strongroom.hsm.audit import AuditRecord
 from strongroom.hsm.client_async import AsyncHsmClient, KeyInfo
@@ -47,6 +49,10 @@ class HsmClient:
         self._run(self.aio.close())
         self._loop.run_until_complete(asyncio.sleep(0))
         self._loop.close()
+
+    def raw_call(self, op: str, args: Mapping[str, Any] | None = None) -> Any:
+        """Low-level: one request by wire name; returns the decoded result."""
+        return msgspec.msgpack.decode(self._run(self.aio.call(op, args)))
 
     def hsm_info(self) -> dict[str, Any]:
         return self._run(self.aio.hsm_info())
