@@ -22,7 +22,7 @@ from strongroom.kms.domain.keys import KeyRecord, key_arn
 from strongroom.kms.domain.states import check_state
 from strongroom.kms.keystores.software import SoftwareKeyStore
 from strongroom.storage import kms_repo
-from strongroom.storage.engine import ChangeMonitor
+from strongroom.storage.engine import ChangeMonitor, write_transaction
 
 __all__ = ["Kms", "RequestContext"]
 
@@ -67,10 +67,19 @@ class Kms:
     def transaction(self) -> Iterator[Connection]:
         """A write transaction; caches are dropped after it, committed or not."""
         try:
-            with self.engine.begin() as conn:
+            with write_transaction(self.engine) as conn:
                 yield conn
         finally:
             self.invalidate()
+
+    def locked(self, conn: Connection, rec: KeyRecord, operation: str) -> KeyRecord:
+        """Inside a write transaction: the key re-read (and locked) and its state checked
+        again, so a decision made on a cached record can never overwrite a newer change."""
+        fresh = kms_repo.get_key(conn, rec.key_id, for_update=True)
+        if fresh is None:
+            raise AwsError("NotFoundException", f"Key '{rec.arn}' does not exist")
+        check_state(operation, fresh.state, fresh.arn)
+        return fresh
 
     def invalidate(self) -> None:
         self._keys.clear()

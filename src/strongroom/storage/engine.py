@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["ChangeMonitor", "open_engine", "sqlite_url"]
+__all__ = ["WRITE_OPTION", "ChangeMonitor", "open_engine", "sqlite_url", "write_transaction"]
+
+#: Execution option marking a connection's transactions as writes (BEGIN IMMEDIATE on SQLite).
+WRITE_OPTION = "strongroom_write"
 
 
 def sqlite_url(path: str) -> str:
@@ -50,7 +55,20 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN")
+        # Write transactions take the write lock up front, so what they read stays true
+        # until they commit; read transactions stay deferred.
+        immediate = conn.get_execution_options().get(WRITE_OPTION, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: on SQLite it holds the write lock from its first
+    statement, so read-check-write sequences inside it cannot race another writer."""
+    with engine.connect() as conn:
+        conn.execution_options(**{WRITE_OPTION: True})
+        with conn.begin():
+            yield conn
 
 
 class ChangeMonitor:

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.domain.states import KeyState
-from strongroom.storage.schema import aliases, key_materials, keys, tags
+from strongroom.storage.schema import aliases, grants, key_materials, keys, tags
 
 __all__ = [
     "AliasRow",
@@ -104,8 +104,13 @@ def insert_key(conn: Connection, rec: KeyRecord, wrapped_material: bytes | None)
         )
 
 
-def get_key(conn: Connection, key_id: str) -> KeyRecord | None:
-    row = conn.execute(select(keys).where(keys.c.key_id == key_id)).first()
+def get_key(conn: Connection, key_id: str, *, for_update: bool = False) -> KeyRecord | None:
+    """A key's record; ``for_update`` locks its row until the transaction ends (PostgreSQL;
+    SQLite write transactions hold the database lock from BEGIN IMMEDIATE on)."""
+    query = select(keys).where(keys.c.key_id == key_id)
+    if for_update:
+        query = query.with_for_update()
+    row = conn.execute(query).first()
     return None if row is None else _key_from_row(row)
 
 
@@ -150,7 +155,8 @@ def due_deletions(conn: Connection, now: float) -> list[str]:
 
 
 def delete_key(conn: Connection, key_id: str) -> None:
-    """Remove a key with its material, aliases and tags (material is destroyed)."""
+    """Remove a key with its material, aliases, tags and grants (material is destroyed)."""
+    conn.execute(delete(grants).where(grants.c.key_id == key_id))
     conn.execute(delete(aliases).where(aliases.c.key_id == key_id))
     conn.execute(delete(tags).where(tags.c.key_id == key_id))
     conn.execute(delete(key_materials).where(key_materials.c.key_id == key_id))

@@ -43,6 +43,13 @@ MIGRATIONS: Sequence[Migration] = (
             "kms_tags",
         ),
     ),
+    (
+        2,
+        "roles, identity policies, STS sessions, grants",
+        _create(
+            "iam_roles", "iam_user_policies", "iam_role_policies", "sts_sessions", "kms_grants"
+        ),
+    ),
 )
 
 

@@ -23,11 +23,16 @@ from sqlalchemy import (
 __all__ = [
     "access_keys",
     "aliases",
+    "grants",
     "key_materials",
     "keys",
     "metadata",
+    "role_policies",
+    "roles",
     "schema_migrations",
+    "sessions",
     "tags",
+    "user_policies",
     "users",
 ]
 
@@ -108,4 +113,62 @@ tags = Table(
     Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
     Column("tag_key", String(128), primary_key=True),
     Column("tag_value", String(256), nullable=False),
+)
+
+# -- migration 2: roles, identity policies, STS sessions, grants (issue 3) -------------------
+
+roles = Table(
+    "iam_roles",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("role_name", String(64), primary_key=True),
+    Column("role_id", String(32), nullable=False, unique=True),
+    Column("trust_policy", Text, nullable=False),
+    Column("max_session_duration", Integer, nullable=False),
+    Column("created", Float, nullable=False),
+)
+
+user_policies = Table(
+    "iam_user_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("user_name", String(64), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+role_policies = Table(
+    "iam_role_policies",
+    metadata,
+    Column("account_id", String(12), primary_key=True),
+    Column("role_name", String(64), primary_key=True),
+    Column("policy_name", String(128), primary_key=True),
+    Column("document", Text, nullable=False),
+)
+
+sessions = Table(
+    "sts_sessions",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False),
+    Column("role_name", String(64), nullable=False),
+    Column("session_name", String(64), nullable=False),
+    Column("secret_wrapped", LargeBinary, nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("expiration", Float, nullable=False, index=True),
+    Column("source_identity", String(256), nullable=False),
+)
+
+grants = Table(
+    "kms_grants",
+    metadata,
+    Column("grant_id", String(64), primary_key=True),
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), nullable=False, index=True),
+    Column("name", String(256), nullable=True),
+    Column("grantee_principal", String(256), nullable=False),
+    Column("retiring_principal", String(256), nullable=True, index=True),
+    Column("issuing_account", String(12), nullable=False),
+    Column("operations", Text, nullable=False),
+    Column("constraints", Text, nullable=True),
+    Column("created", Float, nullable=False),
 )

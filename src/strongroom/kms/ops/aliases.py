@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.exc import IntegrityError
+
 from strongroom.errors import AwsError
 from strongroom.kms.domain.identifiers import alias_arn, parse_key_ref
 from strongroom.kms.domain.keys import KeyRecord
@@ -46,17 +48,26 @@ def create_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     _check_name(name)
     rec = _target(kms, ctx, req["TargetKeyId"], "CreateAlias")
     now = round(kms.clock.now(), 3)
-    with kms.transaction() as conn:
-        if kms_repo.get_alias(conn, ctx.account_id, ctx.region, name) is not None:
-            arn = alias_arn(ctx.region, ctx.account_id, name)
-            raise AwsError("AlreadyExistsException", f"An alias with the name {arn} already exists")
-        if kms_repo.count_aliases(conn, rec.key_id) >= MAX_ALIASES_PER_KEY:
-            raise AwsError(
-                "LimitExceededException",
-                f"A key can have at most {MAX_ALIASES_PER_KEY} aliases",
-            )
-        row = kms_repo.AliasRow(ctx.account_id, ctx.region, name, rec.key_id, now, now)
-        kms_repo.insert_alias(conn, row)
+    try:
+        with kms.transaction() as conn:
+            kms.locked(conn, rec, "CreateAlias")
+            if kms_repo.get_alias(conn, ctx.account_id, ctx.region, name) is not None:
+                arn = alias_arn(ctx.region, ctx.account_id, name)
+                raise AwsError(
+                    "AlreadyExistsException", f"An alias with the name {arn} already exists"
+                )
+            if kms_repo.count_aliases(conn, rec.key_id) >= MAX_ALIASES_PER_KEY:
+                raise AwsError(
+                    "LimitExceededException",
+                    f"A key can have at most {MAX_ALIASES_PER_KEY} aliases",
+                )
+            row = kms_repo.AliasRow(ctx.account_id, ctx.region, name, rec.key_id, now, now)
+            kms_repo.insert_alias(conn, row)
+    except IntegrityError as exc:  # a concurrent CreateAlias of the same name won the race
+        arn = alias_arn(ctx.region, ctx.account_id, name)
+        raise AwsError(
+            "AlreadyExistsException", f"An alias with the name {arn} already exists"
+        ) from exc
     return {}
 
 
@@ -84,6 +95,7 @@ def update_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
             f"to a key of type {'/'.join(_kind(new))}",
         )
     with kms.transaction() as conn:
+        kms.locked(conn, new, "UpdateAliasTarget")
         kms_repo.update_alias(
             conn, ctx.account_id, ctx.region, name, new.key_id, round(kms.clock.now(), 3)
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.errors import AwsError, validation_error
 from strongroom.kms.domain.keys import KeyRecord, default_policy
@@ -16,6 +19,7 @@ from strongroom.storage import kms_repo
 __all__ = ["HANDLERS"]
 
 DAY = 86_400.0
+log = logging.getLogger("strongroom.kms")
 _SUPPORTED_SPECS = {"SYMMETRIC_DEFAULT": ("ENCRYPT_DECRYPT",)}
 
 
@@ -105,8 +109,8 @@ def list_keys(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 
 def _set_state(kms: Kms, ctx: RequestContext, req: c.Request, op: str, **changes: Any) -> KeyRecord:
     rec = kms.resolve(ctx, req["KeyId"], op, allow_alias=False)
-    new = rec.replace(**changes)
     with kms.transaction() as conn:
+        new = kms.locked(conn, rec, op).replace(**changes)
         kms_repo.update_key(conn, new)
     return new
 
@@ -180,16 +184,19 @@ def delete_due_keys(kms: Kms) -> list[str]:
         due = kms_repo.due_deletions(conn, now)
     deleted = []
     for key_id in due:
-        with kms.transaction() as conn:
-            rec = kms_repo.get_key(conn, key_id)  # re-read: it may have been cancelled
-            if (
-                rec is not None
-                and rec.state is KeyState.PENDING_DELETION
-                and rec.deletion_date is not None
-                and rec.deletion_date <= now
-            ):
-                kms_repo.delete_key(conn, key_id)
-                deleted.append(key_id)
+        try:
+            with kms.transaction() as conn:
+                rec = kms_repo.get_key(conn, key_id, for_update=True)  # it may have been cancelled
+                if (
+                    rec is not None
+                    and rec.state is KeyState.PENDING_DELETION
+                    and rec.deletion_date is not None
+                    and rec.deletion_date <= now
+                ):
+                    kms_repo.delete_key(conn, key_id)
+                    deleted.append(key_id)
+        except SQLAlchemyError:
+            log.exception("deleting key %s failed; the next pass retries", key_id)
     return deleted
 
 

@@ -48,7 +48,8 @@ def put_key_policy(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     _policy_name(req)
     check_policy_document(req["Policy"])
     with kms.transaction() as conn:
-        kms_repo.update_key(conn, rec.replace(policy=req["Policy"]))
+        fresh = kms.locked(conn, rec, "PutKeyPolicy")
+        kms_repo.update_key(conn, fresh.replace(policy=req["Policy"]))
     return {}
 
 

@@ -15,6 +15,7 @@ def tag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     rec = kms.resolve(ctx, req["KeyId"], "TagResource", allow_alias=False)
     new_tags = c.check_tags(req["Tags"])
     with kms.transaction() as conn:
+        kms.locked(conn, rec, "TagResource")
         existing = dict(kms_repo.list_tags(conn, rec.key_id))
         if len(existing | new_tags) > c.MAX_TAGS:
             raise AwsError("LimitExceededException", f"A key can have at most {c.MAX_TAGS} tags")
@@ -29,6 +30,7 @@ def untag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         if key.startswith("aws:"):
             raise AwsError("TagException", "Tags beginning with aws: are reserved")
     with kms.transaction() as conn:
+        kms.locked(conn, rec, "UntagResource")
         kms_repo.delete_tags(conn, rec.key_id, list(req["TagKeys"]))
     return {}
 
