@@ -47,8 +47,16 @@ class NodeProc:
         return self.data_dir / "hsm-certificate.pem"
 
     def start(self, expect_ok: bool = True) -> subprocess.Popen[bytes]:
-        args = [*STRONGROOM, "hsm-node", "--data-dir", str(self.data_dir), "--port",
-                str(self.port), *FAST_ARGON2, *self.extra]
+        args = [
+            *STRONGROOM,
+            "hsm-node",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+            *FAST_ARGON2,
+            *self.extra,
+        ]
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         if expect_ok:
             self._wait_listening()
@@ -130,14 +138,26 @@ class CliResult:
         return self.outputs[-1]["data"]
 
 
-def run_cli(node: NodeProc, *args: str, env: dict[str, str] | None = None,
-            stdin: str | None = None, conn: list[str] | None = None) -> CliResult:
+def run_cli(
+    node: NodeProc,
+    *args: str,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+    conn: list[str] | None = None,
+) -> CliResult:
     """``strongroom hsm-cli`` as a subprocess."""
     connection = conn or ["--node", node.address, "--node-cert", str(node.cert)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDHSM_")}
     full_env.update(env or {})
-    proc = subprocess.run([*STRONGROOM, "hsm-cli", *connection, *args], input=stdin,
-                          capture_output=True, text=True, env=full_env, timeout=60)
+    proc = subprocess.run(
+        [*STRONGROOM, "hsm-cli", *connection, *args],
+        input=stdin,
+        capture_output=True,
+        check=False,
+        text=True,
+        env=full_env,
+        timeout=60,
+    )
     outputs = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     return CliResult(proc.returncode, outputs, proc.stdout, proc.stderr)
 

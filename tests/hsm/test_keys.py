@@ -29,9 +29,16 @@ def alice(node: NodeProc) -> Any:
 def test_defaults(alice: HsmClient) -> None:
     aes = alice.generate_symmetric("aes", 32, "d")
     a = aes.attributes
-    assert (a["encrypt"], a["decrypt"], a["sign"], a["extractable"], a["sensitive"],
-            a["token"], a["trusted"], a["local"]) == (False, False, True, True, True, True,
-                                                       False, True)
+    assert (
+        a["encrypt"],
+        a["decrypt"],
+        a["sign"],
+        a["extractable"],
+        a["sensitive"],
+        a["token"],
+        a["trusted"],
+        a["local"],
+    ) == (False, False, True, True, True, True, False, True)
     pub, priv = alice.generate_key_pair("ec", "p", "q", curve="secp256r1")
     assert pub.attributes["sensitive"] is False and priv.attributes["sensitive"] is True
     assert priv.attributes["sign"] is False and pub.key_class == "public-key"
@@ -61,8 +68,9 @@ def test_attribute_change_rules(node: NodeProc, alice: HsmClient) -> None:
     assert _code(alice.set_attribute, k, "trusted", "true") is ErrorCode.PERMISSION_DENIED
     assert _code(alice.set_attribute, k, "no-such", "true") is ErrorCode.ATTRIBUTE_INVALID
     alice.set_attribute(k, "wrap-with-trusted", True)
-    assert _code(alice.set_attribute, k, "wrap-with-trusted", False) is \
-        ErrorCode.ATTRIBUTE_READ_ONLY
+    assert (
+        _code(alice.set_attribute, k, "wrap-with-trusted", False) is ErrorCode.ATTRIBUTE_READ_ONLY
+    )
     alice.set_attribute(k, "modifiable", False)
     assert _code(alice.set_attribute, k, "label", "x") is ErrorCode.ATTRIBUTE_READ_ONLY
     assert _code(alice.set_attribute, k, "modifiable", True) is ErrorCode.ATTRIBUTE_READ_ONLY
@@ -72,8 +80,10 @@ def test_attribute_change_rules(node: NodeProc, alice: HsmClient) -> None:
     pub, _ = alice.generate_key_pair("ec", curve="secp256r1")
     assert _code(alice.set_attribute, pub.ref, "derive", True) is ErrorCode.ATTRIBUTE_INVALID
     assert _code(alice.set_attribute, pub.ref, "sign", True) is ErrorCode.ATTRIBUTE_INVALID
-    assert _code(alice.generate_symmetric, "aes", 16, "t", {"trusted": "true"}) is \
-        ErrorCode.PERMISSION_DENIED
+    assert (
+        _code(alice.generate_symmetric, "aes", 16, "t", {"trusted": "true"})
+        is ErrorCode.PERMISSION_DENIED
+    )
     with node.client() as admin:
         admin.login("admin", ADMIN_PW, "admin")
         assert admin.set_attribute(k, "trusted", True).attributes["trusted"] is True
@@ -120,34 +130,52 @@ def test_wrap_unwrap_aes(alice: HsmClient, mechanism: str) -> None:
     data_key = alice.generate_symmetric("aes", 32, "dk", {"encrypt": "true"}).ref
     ct = alice.encrypt(data_key, b"payload")
     wrapped = alice.wrap_key(data_key, kek, mechanism)
-    imported = alice.unwrap_key(kek, wrapped, "secret-key", "aes", "dk2", mechanism,
-                                {"decrypt": "true"})
+    imported = alice.unwrap_key(
+        kek, wrapped, "secret-key", "aes", "dk2", mechanism, {"decrypt": "true"}
+    )
     assert imported.attributes["local"] is False
     assert alice.decrypt(imported.ref, ct) == b"payload"
-    _, priv = alice.generate_key_pair("ec", "ep", "es", curve="secp384r1",
-                                      private_attributes={"sign": "true"})
+    _, priv = alice.generate_key_pair(
+        "ec", "ep", "es", curve="secp384r1", private_attributes={"sign": "true"}
+    )
     wrapped_priv = alice.wrap_key(priv.ref, kek, mechanism)
     again = alice.unwrap_key(kek, wrapped_priv, "private-key", "ec", "es2", mechanism)
     assert again.attributes["curve"] == "secp384r1"
-    assert _code(alice.unwrap_key, kek, wrapped[:-1] + bytes([wrapped[-1] ^ 1]), "secret-key",
-                 "aes", "bad", mechanism) is ErrorCode.CRYPTO_FAILED
+    assert (
+        _code(
+            alice.unwrap_key,
+            kek,
+            wrapped[:-1] + bytes([wrapped[-1] ^ 1]),
+            "secret-key",
+            "aes",
+            "bad",
+            mechanism,
+        )
+        is ErrorCode.CRYPTO_FAILED
+    )
     plain_kek = alice.generate_symmetric("aes", 32, "nowrap").ref
-    assert _code(alice.wrap_key, data_key, plain_kek, mechanism) is \
-        ErrorCode.KEY_FUNCTION_NOT_PERMITTED
+    assert (
+        _code(alice.wrap_key, data_key, plain_kek, mechanism)
+        is ErrorCode.KEY_FUNCTION_NOT_PERMITTED
+    )
 
 
 def test_wrap_rsa_oaep_and_trusted(node: NodeProc, alice: HsmClient) -> None:
-    pub, priv = alice.generate_key_pair("rsa", "wp", "wq", public_attributes={"wrap": "true"},
-                                        private_attributes={"unwrap": "true"})
+    pub, priv = alice.generate_key_pair(
+        "rsa", "wp", "wq", public_attributes={"wrap": "true"}, private_attributes={"unwrap": "true"}
+    )
     secret = alice.generate_symmetric("generic-secret", 48, "hm", {"wrap-with-trusted": "true"})
-    assert _code(alice.wrap_key, secret.ref, pub.ref, "rsa-oaep") is \
-        ErrorCode.KEY_FUNCTION_NOT_PERMITTED
+    assert (
+        _code(alice.wrap_key, secret.ref, pub.ref, "rsa-oaep")
+        is ErrorCode.KEY_FUNCTION_NOT_PERMITTED
+    )
     with node.client() as admin:
         admin.login("admin", ADMIN_PW, "admin")
         admin.set_attribute(pub.ref, "trusted", True)
     wrapped = alice.wrap_key(secret.ref, pub.ref, "rsa-oaep")
-    back = alice.unwrap_key(priv.ref, wrapped, "secret-key", "generic-secret", "hm2", "rsa-oaep",
-                            {"sign": "true"})
+    back = alice.unwrap_key(
+        priv.ref, wrapped, "secret-key", "generic-secret", "hm2", "rsa-oaep", {"sign": "true"}
+    )
     assert back.attributes["key-length-bytes"] == 48
 
 

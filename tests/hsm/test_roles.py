@@ -12,8 +12,13 @@ from strongroom.hsm.roles import PERMISSIONS, Permission, Role
 
 from .conftest import ADMIN_PW, NodeProc, activate
 
-A, CU, AU, PRE, ANON = (Role.ADMIN, Role.CRYPTO_USER, Role.APPLIANCE_USER,
-                        Role.UNACTIVATED_ADMIN, Role.UNAUTHENTICATED)
+A, CU, AU, PRE, ANON = (
+    Role.ADMIN,
+    Role.CRYPTO_USER,
+    Role.APPLIANCE_USER,
+    Role.UNACTIVATED_ADMIN,
+    Role.UNAUTHENTICATED,
+)
 
 # cloudhsm.md §2.2, written out independently of the code's table.
 EXPECTED: dict[Permission, set[Role]] = {
@@ -54,28 +59,42 @@ Probe = Callable[[dict[str, int]], tuple[str, dict[str, Any]]]
 
 PROBES: dict[Permission, Probe] = {
     Permission.CLUSTER_INFO: lambda ctx: ("hsm_info", {}),
-    Permission.LOGIN: lambda ctx: ("login", {"username": "nobody", "role": "crypto-user",
-                                             "password": "wrong-pass"}),
+    Permission.LOGIN: lambda ctx: (
+        "login",
+        {"username": "nobody", "role": "crypto-user", "password": "wrong-pass"},
+    ),
     Permission.LOGOUT: lambda ctx: ("logout", {}),
     Permission.ACTIVATE: lambda ctx: ("cluster_activate", {"password": ADMIN_PW}),
-    Permission.CHANGE_OWN_PASSWORD: lambda ctx: ("user_change_password", {
-        "username": ctx["self"], "role": ctx["self_role"], "password": ctx["self_pw"]}),
-    Permission.CHANGE_ANY_PASSWORD: lambda ctx: ("user_change_password", {
-        "username": "carol", "role": "crypto-user", "password": "carol-pass"}),
-    Permission.MANAGE_USERS: lambda ctx: ("user_create", {
-        "username": f"new{ctx['n']}", "role": "crypto-user", "password": "new-pass-1"}),
+    Permission.CHANGE_OWN_PASSWORD: lambda ctx: (
+        "user_change_password",
+        {"username": ctx["self"], "role": ctx["self_role"], "password": ctx["self_pw"]},
+    ),
+    Permission.CHANGE_ANY_PASSWORD: lambda ctx: (
+        "user_change_password",
+        {"username": "carol", "role": "crypto-user", "password": "carol-pass"},
+    ),
+    Permission.MANAGE_USERS: lambda ctx: (
+        "user_create",
+        {"username": f"new{ctx['n']}", "role": "crypto-user", "password": "new-pass-1"},
+    ),
     Permission.SYNC_STATUS: lambda ctx: ("key_find", {}),
     Permission.MASKED_OBJECTS: lambda ctx: ("clone_export", {}),
-    Permission.KEY_MANAGEMENT: lambda ctx: ("key_generate_symmetric", {
-        "key_type": "aes", "length_bytes": 16, "label": "probe"}),
+    Permission.KEY_MANAGEMENT: lambda ctx: (
+        "key_generate_symmetric",
+        {"key_type": "aes", "length_bytes": 16, "label": "probe"},
+    ),
     Permission.KEY_USAGE: lambda ctx: ("digest", {"hash": "sha256", "data": b"x"}),
-    Permission.SET_TRUSTED: lambda ctx: ("key_set_attribute", {
-        "ref": ctx["key"], "name": "trusted", "value": "true"}),
+    Permission.SET_TRUSTED: lambda ctx: (
+        "key_set_attribute",
+        {"ref": ctx["key"], "name": "trusted", "value": "true"},
+    ),
     Permission.RANDOM: lambda ctx: ("random", {"length": 8}),
     Permission.READ_AUDIT: lambda ctx: ("audit_read", {"limit": 1}),
     Permission.ZEROIZE: lambda ctx: ("zeroize", {}),
-    Permission.PROVISION: lambda ctx: ("install_certificate", {
-        "certificate": "junk", "trust_anchor": "junk"}),
+    Permission.PROVISION: lambda ctx: (
+        "install_certificate",
+        {"certificate": "junk", "trust_anchor": "junk"},
+    ),
 }
 
 

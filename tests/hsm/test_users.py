@@ -42,8 +42,11 @@ def test_lockout_after_exactly_five_failures_and_admin_unlock(node: NodeProc) ->
         assert _code(c.login, "bob", "bob-pass-1") is ErrorCode.LOGIN_FAILURE
         c.login("bob", "bob-pass-2")
         c.logout()
-    failures = [r for r in records if r.opcode.startswith("CN_LOGIN") and r.user == "bob"
-                and r.code == ErrorCode.LOGIN_FAILURE]
+    failures = [
+        r
+        for r in records
+        if r.opcode.startswith("CN_LOGIN") and r.user == "bob" and r.code == ErrorCode.LOGIN_FAILURE
+    ]
     assert len(failures) == 13
     assert "locked after 5" in failures[-1].detail
     locked = [r for r in records if r.user == "bob" and r.code == ErrorCode.USER_LOCKED]
@@ -56,8 +59,10 @@ def test_unknown_user_and_wrong_password_look_alike(node: NodeProc) -> None:
             c.login("ghost", "whatever-1")
         with pytest.raises(HsmClientError) as wrong:
             c.login("alice", "whatever-1")
-        assert (unknown.value.code, unknown.value.message) == (wrong.value.code,
-                                                               wrong.value.message)
+        assert (unknown.value.code, unknown.value.message) == (
+            wrong.value.code,
+            wrong.value.message,
+        )
 
 
 def test_lock_survives_restart(node: NodeProc) -> None:
@@ -73,23 +78,31 @@ def test_user_rules(node: NodeProc) -> None:
     with node.client() as admin, node.client() as alice:
         admin.login("admin", ADMIN_PW, "admin")
         for bad in ("", "a" * 32, "bad-name", "sp ace"):
-            assert _code(admin.create_user, bad, "crypto-user", "good-pass") is \
-                ErrorCode.INVALID_REQUEST
+            assert (
+                _code(admin.create_user, bad, "crypto-user", "good-pass")
+                is ErrorCode.INVALID_REQUEST
+            )
         for bad_pw in ("short", "x" * 33):
-            assert _code(admin.create_user, "dave", "crypto-user", bad_pw) is \
-                ErrorCode.INVALID_REQUEST
+            assert (
+                _code(admin.create_user, "dave", "crypto-user", bad_pw) is ErrorCode.INVALID_REQUEST
+            )
         admin.create_user("Dave_2", "crypto-user", "dave-pass")
-        assert _code(admin.create_user, "DAVE_2", "crypto-user", "dave-pass") is \
-            ErrorCode.USER_EXISTS
+        assert (
+            _code(admin.create_user, "DAVE_2", "crypto-user", "dave-pass") is ErrorCode.USER_EXISTS
+        )
         assert "dave_2" in [u["username"] for u in admin.list_users()]
         alice.login("ALICE", "alice-pass")
         alice.generate_symmetric("aes", 32, "owned")
         assert _code(admin.delete_user, "alice", "crypto-user") is ErrorCode.USER_LOGGED_IN
-        assert _code(admin.change_password, "alice", "crypto-user", "other-pass") is \
-            ErrorCode.USER_LOGGED_IN
+        assert (
+            _code(admin.change_password, "alice", "crypto-user", "other-pass")
+            is ErrorCode.USER_LOGGED_IN
+        )
         alice.change_password("alice", "crypto-user", "alice-pass-2")  # own: allowed
-        assert _code(alice.change_password, "bob", "crypto-user", "bob-pass-9") is \
-            ErrorCode.PERMISSION_DENIED
+        assert (
+            _code(alice.change_password, "bob", "crypto-user", "bob-pass-9")
+            is ErrorCode.PERMISSION_DENIED
+        )
         alice.logout()
         assert _code(admin.delete_user, "alice", "crypto-user") is ErrorCode.USER_OWNS_KEYS
         assert _code(admin.delete_user, "bob", "admin") is ErrorCode.USER_NOT_FOUND
@@ -107,8 +120,10 @@ def test_session_timeout(node_factory: Any) -> None:
         time.sleep(0.6)
         c.encrypt(key.ref, b"hello")  # activity keeps the session alive
         time.sleep(1.6)
-        assert _code(c.encrypt, key.ref, b"hello") in (ErrorCode.SESSION_EXPIRED,
-                                                       ErrorCode.NOT_LOGGED_IN)
+        assert _code(c.encrypt, key.ref, b"hello") in (
+            ErrorCode.SESSION_EXPIRED,
+            ErrorCode.NOT_LOGGED_IN,
+        )
         c.login("alice", "alice-pass")
         assert c.find_keys({"attr.label": "sess"}) == []  # session key destroyed
 

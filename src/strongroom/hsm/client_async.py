@@ -7,200 +7,25 @@ CloudHSM); key and crypto operations go to the first node that answers.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import ssl
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-import msgspec
-
-from strongroom.hsm._channel import Channel, HsmClientError, HsmUnavailable, NodeAddress
-from strongroom.hsm.audit import AuditRecord
+from strongroom.hsm._channel import HsmClientError
+from strongroom.hsm._client_admin import AdminCalls
+from strongroom.hsm._client_base import KeyInfo
 from strongroom.hsm.errors import ErrorCode
-from strongroom.hsm.objects import parse_ref
 
 __all__ = ["AsyncHsmClient", "KeyInfo"]
 
-T = TypeVar("T")
 
-
-@dataclass(frozen=True, slots=True)
-class KeyInfo:
-    """A key as the HSM describes it (never its material)."""
-
-    ref: int
-    label: str
-    key_class: str
-    key_type: str
-    owner: str
-    shared_users: tuple[str, ...]
-    attributes: Mapping[str, Any]
-    raw: Mapping[str, Any] = field(repr=False)
-
-    @classmethod
-    def from_wire(cls, data: Mapping[str, Any]) -> KeyInfo:
-        """From the node's CloudHSM-style key JSON."""
-        attrs = data["attributes"]
-        owners = data["key-info"]["key-owners"]
-        return cls(
-            ref=parse_ref(data["key-reference"]),
-            label=attrs.get("label", ""),
-            key_class=attrs.get("class", ""),
-            key_type=attrs.get("key-type", ""),
-            owner=owners[0]["username"] if owners else "",
-            shared_users=tuple(u["username"] for u in data["key-info"]["shared-users"]),
-            attributes=attrs,
-            raw=data,
-        )
-
-
-class _NodeLink:
-    def __init__(self, address: NodeAddress, pool_size: int) -> None:
-        self.address = address
-        self.channels: list[Channel | None] = [None] * pool_size
-        self.token: bytes | None = None
-        self._rr = itertools.cycle(range(pool_size))
-        self._lock = asyncio.Lock()
-
-    async def channel(self, context: ssl.SSLContext, timeout: float) -> Channel:
-        slot = next(self._rr)
-        chan = self.channels[slot]
-        if chan is not None and not chan.lost:
-            return chan
-        async with self._lock:
-            chan = self.channels[slot]
-            if chan is None or chan.lost:
-                chan = await Channel.open(self.address, context, timeout)
-                self.channels[slot] = chan
-            return chan
-
-    def close(self) -> None:
-        for chan in self.channels:
-            if chan is not None:
-                chan.close()
-        self.channels = [None] * len(self.channels)
-
-
-def _decode(raw: msgspec.Raw, kind: type[T]) -> T:
-    return msgspec.msgpack.decode(raw, type=kind)
-
-
-class AsyncHsmClient:
+class AsyncHsmClient(AdminCalls):
     """Typed asyncio client for one or more HSM nodes."""
-
-    def __init__(
-        self,
-        nodes: Sequence[str | NodeAddress],
-        ssl_context: ssl.SSLContext,
-        *,
-        pool_size: int = 2,
-        timeout: float = 30.0,
-    ) -> None:
-        if not nodes:
-            raise ValueError("at least one node address is needed")
-        self._links = [
-            _NodeLink(n if isinstance(n, NodeAddress) else NodeAddress.parse(n), pool_size)
-            for n in nodes
-        ]
-        self._context = ssl_context
-        self._timeout = timeout
 
     async def __aenter__(self) -> AsyncHsmClient:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-    async def close(self) -> None:
-        """Close every connection (sessions stay until logout or timeout)."""
-        for link in self._links:
-            link.close()
-
-    @property
-    def nodes(self) -> list[NodeAddress]:
-        """The configured node addresses."""
-        return [link.address for link in self._links]
-
-    # --- plumbing ------------------------------------------------------------------------------
-
-    async def _on(self, link: _NodeLink, op: str, args: Mapping[str, Any]) -> msgspec.Raw:
-        chan = await link.channel(self._context, self._timeout)
-        resp = await chan.request(op, link.token, args)
-        if resp.code:
-            raise HsmClientError(resp.code, resp.message)
-        return resp.result
-
-    async def call(self, op: str, args: Mapping[str, Any] | None = None) -> msgspec.Raw:
-        """One request to the first node that answers; returns the raw result."""
-        last: HsmUnavailable | None = None
-        for link in self._links:
-            try:
-                return await self._on(link, op, args or {})
-            except HsmUnavailable as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def fanout(self, op: str, args: Mapping[str, Any] | None = None) -> msgspec.Raw:
-        """The same request to every node; fails if any node refuses."""
-        results = [await self._on(link, op, args or {}) for link in self._links]
-        return results[0]
-
-    async def _typed(self, kind: type[T], op: str, args: Mapping[str, Any] | None = None) -> T:
-        return _decode(await self.call(op, args), kind)
-
-    # --- cluster and users -----------------------------------------------------------------
-
-    async def hsm_info(self) -> dict[str, Any]:
-        """``cluster hsm-info`` of the first node."""
-        return await self._typed(dict[str, Any], "hsm_info")
-
-    async def activate(self, password: str) -> None:
-        """``cluster activate``: set the admin password on every node."""
-        await self.fanout("cluster_activate", {"password": password})
-
-    async def login(self, username: str, password: str, role: str = "crypto-user") -> None:
-        """Log in on every node; later calls carry the session."""
-        for link in self._links:
-            link.token = None
-            raw = await self._on(
-                link, "login", {"username": username, "role": role, "password": password}
-            )
-            link.token = _decode(raw, dict[str, Any])["token"]
-
-    async def logout(self) -> None:
-        """Log out on every node (session keys are destroyed)."""
-        for link in self._links:
-            if link.token is not None:
-                try:
-                    await self._on(link, "logout", {})
-                finally:
-                    link.token = None
-
-    @property
-    def logged_in(self) -> bool:
-        """True while this client holds a session."""
-        return any(link.token for link in self._links)
-
-    async def list_users(self) -> list[dict[str, Any]]:
-        """``user list``."""
-        return await self._typed(list[dict[str, Any]], "user_list")
-
-    async def create_user(self, username: str, role: str, password: str) -> None:
-        """``user create`` on every node (admin)."""
-        args = {"username": username, "role": role, "password": password}
-        await self.fanout("user_create", args)
-
-    async def delete_user(self, username: str, role: str) -> None:
-        """``user delete`` on every node (admin)."""
-        await self.fanout("user_delete", {"username": username, "role": role})
-
-    async def change_password(self, username: str, role: str, password: str) -> None:
-        """``user change-password`` on every node."""
-        args = {"username": username, "role": role, "password": password}
-        await self.fanout("user_change_password", args)
 
     # --- keys ------------------------------------------------------------------------------
 
@@ -413,37 +238,3 @@ class AsyncHsmClient:
     async def random(self, length: int) -> bytes:
         """Random bytes from the HSM."""
         return (await self._typed(dict[str, bytes], "random", {"length": length}))["data"]
-
-    # --- audit, provisioning, cloning ------------------------------------------------------
-
-    async def audit(self, start_seq: int = 0, limit: int = 1000) -> list[AuditRecord]:
-        """Verified audit records of the first node (admin or appliance user)."""
-        out = await self._typed(
-            dict[str, Any], "audit_read", {"start_seq": start_seq, "limit": limit}
-        )
-        return [msgspec.convert(r, AuditRecord) for r in out["records"]]
-
-    async def cluster_csr(self) -> str:
-        """The first node's CSR for the cluster certificate."""
-        return (await self._typed(dict[str, str], "cluster_csr"))["csr"]
-
-    async def install_certificate(self, certificate: str, trust_anchor: str) -> None:
-        """Install the signed cluster certificate and trust anchor (appliance user)."""
-        await self.call(
-            "install_certificate", {"certificate": certificate, "trust_anchor": trust_anchor}
-        )
-
-    async def zeroize(self) -> None:
-        """Destroy every key and user on the first node (admin); the node stops."""
-        await self.call("zeroize")
-
-    async def clone_export(self, refs: Sequence[int] = (), users: bool = False) -> bytes:
-        """Masked objects (sealed under the cluster masking key) for another node."""
-        out = await self._typed(
-            dict[str, bytes], "clone_export", {"refs": list(refs), "users": users}
-        )
-        return out["blob"]
-
-    async def clone_import(self, blob: bytes) -> dict[str, int]:
-        """Insert masked objects exported by a node of the same cluster."""
-        return await self._typed(dict[str, int], "clone_import", {"blob": blob})
