@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from strongroom.hsm.client import HsmClient
+from strongroom.hsm.client import HsmClient, HsmClientError
 
 from .conftest import ADMIN_PW, NodeProc, activate
 
