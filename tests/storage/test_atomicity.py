@@ -30,7 +30,7 @@ from tests.storage.conftest import T0, FaultInjector, FaultyService, PgServer
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 DAY = 86_400.0
-CTX = RequestContext(Principal(ACCOUNT, "admin", "AKIATEST"), REGION, "req-1")
+CTX = RequestContext(Principal(ACCOUNT, "User", "admin", "AIDATEST", "AKIATEST"), REGION, "req-1")
 
 
 def call(svc: FaultyService, operation: str, **req: Any) -> dict[str, Any]:
@@ -234,7 +234,10 @@ def test_delete_access_key_failing_keeps_the_key_usable(faulty_service: FaultySe
     with fails(svc.faults, r"^DELETE FROM iam_access_keys"):
         ids.delete_access_key(ACCOUNT, pair.access_key_id)
     assert ids.lookup_secret(pair.access_key_id) == pair.secret_access_key
-    assert ids.principal(pair.access_key_id) == Principal(ACCOUNT, "alice", pair.access_key_id)
+    found = ids.principal(pair.access_key_id)
+    assert found is not None
+    assert (found.account_id, found.kind, found.name, found.access_key_id) == (
+        ACCOUNT, "User", "alice", pair.access_key_id)  # fmt: skip
     ids.delete_access_key(ACCOUNT, pair.access_key_id)
     assert ids.lookup_secret(pair.access_key_id) is None
 

@@ -9,6 +9,7 @@ service model -> decode JSON (msgspec) and validate against botocore's model -> 
 from __future__ import annotations
 
 import logging
+import urllib.parse
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity, Verifier
 from strongroom.errors import AwsError
 
-__all__ = ["MAX_BODY", "App", "Service", "ServiceCall"]
+__all__ = ["MAX_BODY", "App", "QueryService", "Service", "ServiceCall"]
 
 MAX_BODY = 64 * 1024
 log = logging.getLogger("strongroom.api")
@@ -34,8 +35,20 @@ Send = Callable[[Message], Awaitable[None]]
 ServiceCall = Callable[[str, dict[str, Any], SignedIdentity, str, str], dict[str, Any]]
 
 _JSON_TYPE = b"application/x-amz-json-1.1"
+_XML_TYPE = b"text/xml"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
+
+
+@dataclass(frozen=True, slots=True)
+class QueryService:
+    """An AWS Query-protocol service (form-encoded ``Action=...``, XML answers), such as STS."""
+
+    signing_name: str
+    #: (action, params, verified signature, source ip, request id) -> XML body
+    call: Callable[[str, dict[str, str], SignedIdentity, str, str], bytes]
+    #: (error, request id) -> XML error body and HTTP status
+    render_error: Callable[[AwsError, str], tuple[bytes, int]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +70,12 @@ class App:
         services: list[Service],
         verifier: Verifier,
         now: Callable[[], float],
+        query_services: list[QueryService] | None = None,
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self._services: Mapping[str, Service] = {s.target_prefix: s for s in services}
+        self._query: Mapping[str, QueryService] = {q.signing_name: q for q in query_services or []}
         self._verifier = verifier
         self._now = now
         self._on_startup = on_startup
@@ -88,32 +103,78 @@ class App:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         request_id = str(uuid.uuid4())
-        status, body = 200, b""
+        query = self._query_flavour(scope)
+        content_type = _XML_TYPE if query is not None else _JSON_TYPE
         try:
             raw = await _read_body(scope, receive)
-            status, body = self._handle(scope, raw, request_id)
+            if query is not None:
+                status, body = self._handle_query(scope, raw, request_id)
+            else:
+                status, body = self._handle(scope, raw, request_id)
         except AwsError as err:
-            status, body = err.status, _error_body(err.code, err.message)
+            if query is not None:
+                body, status = query.render_error(err, request_id)
+            else:
+                status, body = err.status, _error_body(err.code, err.message)
         headers = [
-            (b"content-type", _JSON_TYPE),
+            (b"content-type", content_type),
             (b"content-length", str(len(body)).encode()),
             (b"x-amzn-requestid", request_id.encode()),
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    def _handle(self, scope: Scope, raw: bytes, request_id: str) -> tuple[int, bytes]:
+    def _query_flavour(self, scope: Scope) -> QueryService | None:
+        """The Query service a form-encoded request without X-Amz-Target is for, if any."""
+        if not self._query:
+            return None
+        form = False
+        for name, value in scope["headers"]:
+            if name == b"x-amz-target":
+                return None
+            if name == b"content-type" and value.startswith(b"application/x-www-form-urlencoded"):
+                form = True
+        if not form:
+            return None
+        scoped = _scope_service(scope["headers"])
+        return self._query.get(scoped) or next(iter(self._query.values()))
+
+    def _verify(self, scope: Scope, raw: bytes) -> SignedIdentity:
         if scope["method"] != "POST" or scope["path"] != "/":
             raise AwsError("UnknownOperationException", "Only POST / is served here", 404)
-        headers = scope["headers"]
-        identity = self._verifier.verify(
+        return self._verifier.verify(
             "POST",
             scope.get("raw_path", b"/").decode("latin-1"),
             scope.get("query_string", b""),
-            headers,
+            scope["headers"],
             raw,
             self._now(),
         )
+
+    def _handle_query(self, scope: Scope, raw: bytes, request_id: str) -> tuple[int, bytes]:
+        identity = self._verify(scope, raw)
+        service = self._query.get(identity.service)
+        if service is None:
+            raise AwsError("InvalidAction", "This endpoint serves no such Query service")
+        try:
+            params = dict(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+        except UnicodeDecodeError as exc:
+            raise AwsError("MalformedQueryString", "The request body is not UTF-8") from exc
+        client = scope.get("client")
+        action = params.pop("Action", "")
+        params.pop("Version", None)
+        try:
+            body = service.call(action, params, identity, client[0] if client else "", request_id)
+        except AwsError:
+            raise
+        except Exception:
+            log.exception("internal error in %s", action)
+            raise AwsError("InternalFailure", "An internal error occurred.") from None
+        return 200, body
+
+    def _handle(self, scope: Scope, raw: bytes, request_id: str) -> tuple[int, bytes]:
+        headers = scope["headers"]
+        identity = self._verify(scope, raw)
         service, operation = self._target(headers)
         if service.signing_name != identity.service:
             raise AwsError(
@@ -153,6 +214,18 @@ class App:
                 f"Unknown operation {target}" if target else "Missing X-Amz-Target header",
             )
         return service, operation
+
+
+def _scope_service(headers: list[tuple[bytes, bytes]]) -> str:
+    """The service named in an Authorization header's credential scope ('' if none)."""
+    for name, value in headers:
+        if name == b"authorization":
+            parts = value.split(b"Credential=", 1)
+            if len(parts) == 2:
+                scope = parts[1].split(b",", 1)[0].split(b"/")
+                if len(scope) == 5:
+                    return scope[3].decode("latin-1")
+    return ""
 
 
 def _error_body(code: str, message: str) -> bytes:

@@ -7,19 +7,34 @@ the cache whenever the database may have changed (another process created or del
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 import secrets
 import string
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from strongroom.clock import Clock
+from strongroom.errors import AwsError
+from strongroom.iam.principal import Principal
 from strongroom.rootkey import RootKey
+from strongroom.storage import iam_repo
 from strongroom.storage import identity_repo as repo
 from strongroom.storage.engine import ChangeMonitor
 
-__all__ = ["AccessKeyPair", "IdentityError", "IdentityStore", "Principal"]
+__all__ = [
+    "INVALID_TOKEN",
+    "SESSION_KEY_PREFIX",
+    "AccessKeyPair",
+    "IdentityError",
+    "IdentityStore",
+    "Principal",
+]
+
+INVALID_TOKEN = "The security token included in the request is invalid."
+SESSION_KEY_PREFIX = "ASIA"
 
 _USER_NAME = re.compile(r"[\w+=,.@-]{1,64}")
 _ACCOUNT = re.compile(r"\d{12}")
@@ -29,19 +44,6 @@ _SECRET_CHARS = string.ascii_letters + string.digits + "+/"
 
 class IdentityError(Exception):
     """A refused identity-store request (bad name, unknown user, conflict)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The caller a verified signature stands for."""
-
-    account_id: str
-    user_name: str
-    access_key_id: str
-
-    @property
-    def arn(self) -> str:
-        return f"arn:aws:iam::{self.account_id}:user/{self.user_name}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ class IdentityStore:
         self._root = root
         self._clock = clock
         self._monitor = monitor
-        self._cache: dict[str, tuple[str, Principal] | None] = {}
+        self._cache: dict[str, _Credential | None] = {}
 
     @staticmethod
     def check_account(account_id: str) -> None:
@@ -101,7 +103,7 @@ class IdentityStore:
             if repo.list_access_keys(conn, account_id, user_name):
                 raise IdentityError(f"user {user_name} still has access keys; delete them first")
             repo.delete_user(conn, account_id, user_name)
-        self._cache.clear()
+        self.invalidate()
 
     def create_access_key(self, account_id: str, user_name: str) -> AccessKeyPair:
         akid = "AKIA" + _random(_KEY_CHARS, 16)
@@ -126,30 +128,89 @@ class IdentityStore:
                 raise IdentityError(f"no access key {access_key_id} in account {account_id}")
         self._cache.clear()
 
-    def _resolve(self, access_key_id: str) -> tuple[str, Principal] | None:
+    def _resolve(self, access_key_id: str) -> _Credential | None:
         if self._monitor is not None and self._monitor.changed():
-            self._cache.clear()
+            self.invalidate()
         if access_key_id in self._cache:
             return self._cache[access_key_id]
         with self._engine.connect() as conn:
-            row = repo.get_access_key(conn, access_key_id)
-        entry = None
-        if row is not None and row.status == "Active":
-            secret = self._root.unwrap(row.secret_wrapped, _purpose(access_key_id)).decode("ascii")
-            entry = (secret, Principal(row.account_id, row.user_name, access_key_id))
+            if access_key_id.startswith(SESSION_KEY_PREFIX):
+                entry = self._session_credential(conn, access_key_id)
+            else:
+                entry = self._user_credential(conn, access_key_id)
         if len(self._cache) > 10_000:
             self._cache.clear()
         self._cache[access_key_id] = entry
         return entry
 
+    def _user_credential(self, conn: Connection, access_key_id: str) -> _Credential | None:
+        row = repo.get_access_key(conn, access_key_id)
+        if row is None or row.status != "Active":
+            return None
+        user = repo.get_user(conn, row.account_id, row.user_name)
+        if user is None:
+            return None
+        secret = self._root.unwrap(row.secret_wrapped, _purpose(access_key_id)).decode("ascii")
+        principal = Principal(row.account_id, "User", row.user_name, user.user_id, access_key_id)
+        return _Credential(secret, principal, None)
+
+    def _session_credential(self, conn: Connection, access_key_id: str) -> _Credential | None:
+        row = iam_repo.get_session(conn, access_key_id)
+        if row is None:
+            return None
+        role = iam_repo.get_role(conn, row.account_id, row.role_name)
+        if role is None:
+            return None
+        secret = self._root.unwrap(row.secret_wrapped, _purpose(access_key_id)).decode("ascii")
+        principal = Principal(
+            row.account_id,
+            "AssumedRole",
+            row.role_name,
+            f"{role.role_id}:{row.session_name}",
+            access_key_id,
+            session_name=row.session_name,
+            expiration=row.expiration,
+        )
+        return _Credential(secret, principal, row.token_hash)
+
+    def invalidate(self) -> None:
+        self._cache.clear()
+
     def lookup_secret(self, access_key_id: str) -> str | None:
-        """The secret of an active access key, or None (for the SigV4 verifier)."""
+        """The secret of an active access key or live session, or None (for SigV4)."""
         entry = self._resolve(access_key_id)
-        return None if entry is None else entry[0]
+        return None if entry is None else entry.secret
 
     def principal(self, access_key_id: str) -> Principal | None:
         entry = self._resolve(access_key_id)
-        return None if entry is None else entry[1]
+        return None if entry is None else entry.principal
+
+    def authenticate(self, access_key_id: str, session_token: str | None) -> Principal:
+        """The principal behind a verified signature, with its session token checked."""
+        entry = self._resolve(access_key_id)
+        if entry is None:
+            raise AwsError("UnrecognizedClientException", INVALID_TOKEN)
+        if entry.token_hash is None:
+            if session_token is not None:
+                raise AwsError("UnrecognizedClientException", INVALID_TOKEN)
+            return entry.principal
+        if session_token is None or not hmac.compare_digest(
+            hashlib.sha256(session_token.encode("utf-8")).hexdigest(), entry.token_hash
+        ):
+            raise AwsError("UnrecognizedClientException", INVALID_TOKEN)
+        expiration = entry.principal.expiration
+        if expiration is not None and expiration <= self._clock.now():
+            raise AwsError(
+                "ExpiredTokenException", "The security token included in the request is expired"
+            )
+        return entry.principal
+
+
+@dataclass(frozen=True, slots=True)
+class _Credential:
+    secret: str
+    principal: Principal
+    token_hash: str | None
 
 
 def _random(alphabet: str, length: int) -> str:
