@@ -79,6 +79,7 @@ class Settings:
     warmup: int
     signed: int
     pin: bool
+    workers: int = 2
     server_cpus: str = "0"
     wrk_cpus: str = "1"
     notes: list[str] = field(default_factory=list)
@@ -136,6 +137,7 @@ def strongroom(settings: Settings, log: Path) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="strongroom-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         argv = [str(BIN / "strongroom"), "serve", "--port", str(port), "--data-dir", str(data_dir)]
+        argv += ["--workers", str(settings.workers)]
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 pinned(argv, settings.server_cpus, settings), stdout=out, stderr=out
@@ -367,6 +369,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--signed", type=int, default=2000, help="distinct signed requests")
+    parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers (2)")
     parser.add_argument("--pin", action="store_true", help="pin server to CPU 0, wrk to CPU 1")
     parser.add_argument("--profile", action="store_true", help="py-spy Strongroom's Encrypt")
     parser.add_argument("--servers", default="strongroom,moto", help="comma-separated subset")
@@ -387,7 +390,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def make_settings(args: argparse.Namespace) -> Settings:
     pin = args.pin and (os.cpu_count() or 1) >= 2 and shutil.which("taskset") is not None
     settings = Settings(
-        args.threads, args.connections, args.duration, args.warmup, args.signed, pin
+        args.threads, args.connections, args.duration, args.warmup, args.signed, pin, args.workers
     )
     if pin:
         settings.notes.append("server pinned to CPU 0, wrk (and py-spy) to CPU 1")

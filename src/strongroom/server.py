@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
+import json
 import logging
 import os
 import time
@@ -29,7 +31,17 @@ from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import ChangeMonitor, open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
 
-__all__ = ["Config", "DataDirLocked", "Runtime", "Scheduler", "build", "lock_data_dir"]
+__all__ = [
+    "CONFIG_ENV",
+    "Config",
+    "DataDirLocked",
+    "Runtime",
+    "Scheduler",
+    "build",
+    "config_to_env",
+    "lock_data_dir",
+    "worker_app",
+]
 
 log = logging.getLogger("strongroom.server")
 
@@ -45,6 +57,7 @@ class Config:
     database_url: str | None = None
     scheduler_interval: float = 60.0
     clock_offset_file: str | None = None
+    workers: int = 1
 
     @property
     def effective_database_url(self) -> str:
@@ -58,10 +71,26 @@ class DataDirLocked(RuntimeError):
 class Scheduler:
     """Background passes inside ``serve``: due key deletions (later: rotations, HSM health)."""
 
-    def __init__(self, kms: Kms, interval: float) -> None:
+    def __init__(self, kms: Kms, interval: float, lock_path: Path | None = None) -> None:
         self._kms = kms
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._lock_path = lock_path
+        self._lock: IO[str] | None = None
+
+    def _leader(self) -> bool:
+        """With several worker processes, only the one holding the scheduler lock runs passes;
+        if it dies, the lock is released and another worker takes over at its next pass."""
+        if self._lock_path is None or self._lock is not None:
+            return True
+        handle = open(self._lock_path, "a+", encoding="ascii")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._lock = handle
+        return True
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -72,6 +101,9 @@ class Scheduler:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def run_once(self) -> None:
         deleted = delete_due_keys(self._kms)
@@ -81,7 +113,8 @@ class Scheduler:
     async def _run(self) -> None:
         while True:
             try:
-                self.run_once()
+                if self._leader():
+                    self.run_once()
             except Exception:
                 log.exception("scheduler pass failed")
             await asyncio.sleep(self._interval)
@@ -97,6 +130,12 @@ class Runtime:
     identities: IdentityStore
     scheduler: Scheduler
     clock: Clock
+    monitor: ChangeMonitor
+
+    def close(self) -> None:
+        """Release the database connections (the runtime is not used afterwards)."""
+        self.monitor.close()
+        self.kms.engine.dispose()
 
 
 def lock_data_dir(data_dir: Path) -> IO[str]:
@@ -129,15 +168,35 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     url = config.effective_database_url
     engine = open_engine(url)
     apply_migrations(engine, domain_clock.now)
-    identities = IdentityStore(engine, root, domain_clock, ChangeMonitor(url))
-    kms = Kms(engine, SoftwareKeyStore(root), domain_clock, ChangeMonitor(url))
+    monitor = ChangeMonitor(url)
+    identities = IdentityStore(engine, root, domain_clock, monitor)
+    kms = Kms(engine, SoftwareKeyStore(root), domain_clock, monitor)
     verifier = Verifier(identities.lookup_secret, frozenset({"kms"}))
-    scheduler = Scheduler(kms, config.scheduler_interval)
+    scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
     app = App(
         [kms_service(kms, identities)],
         verifier,
         time.time,
         on_startup=scheduler.start,
         on_shutdown=scheduler.stop,
+        before_request=monitor.refresh,
     )
-    return Runtime(config, app, kms, identities, scheduler, domain_clock)
+    return Runtime(config, app, kms, identities, scheduler, domain_clock, monitor)
+
+
+CONFIG_ENV = "STRONGROOM_SERVE_CONFIG"
+
+
+def config_to_env(config: Config) -> str:
+    """Serialise a config for worker processes (see :func:`worker_app`)."""
+    fields = dataclasses.asdict(config)
+    fields["data_dir"] = str(config.data_dir)
+    return json.dumps(fields)
+
+
+def worker_app() -> App:
+    """uvicorn's app factory for ``serve --workers N``: each worker process builds its own
+    runtime from the configuration the parent put in the environment."""
+    fields = json.loads(os.environ[CONFIG_ENV])
+    fields["data_dir"] = Path(fields["data_dir"])
+    return build(Config(**fields)).app

@@ -154,3 +154,21 @@ def test_scheduled_deletion_destroys_the_key(tmp_path: Path) -> None:
     with running_server(tmp_path / "data") as again, pytest.raises(ClientError) as exc:
         again.client().describe_key(KeyId=doomed)
     assert error_code(exc) == "NotFoundException"
+
+
+def test_workers_share_state_coherently(tmp_path: Path) -> None:
+    """With two worker processes, a change made through one is seen by the next request,
+    whichever worker answers it (caches follow SQLite's data_version)."""
+    with running_server(tmp_path / "data", "--workers", "2") as srv:
+        clients = [srv.client(), srv.client()]
+        for i in range(20):
+            a, b = clients[i % 2], clients[(i + 1) % 2]
+            key = a.create_key()["KeyMetadata"]["KeyId"]
+            blob = b.encrypt(KeyId=key, Plaintext=b"p")["CiphertextBlob"]
+            a.disable_key(KeyId=key)
+            with pytest.raises(ClientError) as exc:
+                b.decrypt(CiphertextBlob=blob)
+            assert error_code(exc) == "DisabledException"
+            b.enable_key(KeyId=key)
+            assert a.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+        assert len(clients[0].list_keys(Limit=1000)["Keys"]) == 20

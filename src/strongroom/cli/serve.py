@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from strongroom.bootstrap import PROFILE, ensure_admin
-from strongroom.server import Config, DataDirLocked, build, lock_data_dir
+from strongroom.server import (
+    CONFIG_ENV,
+    Config,
+    DataDirLocked,
+    build,
+    config_to_env,
+    lock_data_dir,
+)
 
 __all__ = ["register"]
 
@@ -43,6 +52,14 @@ __all__ = ["register"]
     help="Seconds between scheduler passes (due deletions).",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar="STRONGROOM_WORKERS",
+    help="Worker processes sharing the port (caches stay coherent through the database).",
+)
+@click.option(
     "--clock-offset-file",
     default=None,
     envvar="STRONGROOM_CLOCK_OFFSET_FILE",
@@ -56,10 +73,12 @@ def serve(
     account_id: str,
     database_url: str | None,
     scheduler_interval: float,
+    workers: int,
     clock_offset_file: str | None,
 ) -> None:
     """Run Strongroom: the AWS KMS API on http://HOST:PORT/."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     config = Config(
@@ -70,6 +89,7 @@ def serve(
         database_url=database_url,
         scheduler_interval=scheduler_interval,
         clock_offset_file=clock_offset_file,
+        workers=workers,
     )
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
@@ -80,24 +100,34 @@ def serve(
     runtime = build(config)
     ensure_admin(config.data_dir, runtime.identities, account_id, "us-east-1")
     _banner(config)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            runtime.app,
-            host=host,
-            port=port,
-            loop="uvloop",
-            http="httptools",
-            lifespan="on",
-            access_log=False,
-            log_level="warning",
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+    }
+    if workers > 1:
+        runtime.close()
+        os.environ[CONFIG_ENV] = config_to_env(config)
+        uv_config = uvicorn.Config(
+            "strongroom.server:worker_app", factory=True, workers=workers, **options
         )
-    )
+    else:
+        uv_config = uvicorn.Config(runtime.app, **options)
+    server = uvicorn.Server(uv_config)
     # uvicorn shuts down gracefully on SIGTERM/SIGINT, then re-raises the signal to the handler
     # that was installed before it: make that one end the process with status 0.
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _exit_cleanly)
     try:
-        server.run()
+        if workers > 1:
+            sock = uv_config.bind_socket()
+            Multiprocess(uv_config, sockets=[sock]).run()
+        else:
+            server.run()
     finally:
         lock.close()
         click.echo("Strongroom stopped.")

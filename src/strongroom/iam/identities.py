@@ -70,6 +70,7 @@ class IdentityStore:
         self._root = root
         self._clock = clock
         self._monitor = monitor
+        self._generation = -1
         self._cache: dict[str, _Credential | None] = {}
 
     @staticmethod
@@ -129,8 +130,11 @@ class IdentityStore:
         self._cache.clear()
 
     def _resolve(self, access_key_id: str) -> _Credential | None:
-        if self._monitor is not None and self._monitor.changed():
-            self.invalidate()
+        if self._monitor is not None:
+            generation = self._monitor.generation()
+            if generation != self._generation:
+                self.invalidate()
+                self._generation = generation
         if access_key_id in self._cache:
             return self._cache[access_key_id]
         with self._engine.connect() as conn:

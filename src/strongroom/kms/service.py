@@ -57,6 +57,7 @@ class Kms:
         self.keystore = keystore
         self.clock = clock
         self._monitor = monitor
+        self._generation = -1
         self._keys: dict[str, KeyRecord | None] = {}
         self._materials: dict[tuple[str, int], bytes] = {}
         self._aliases: dict[tuple[str, str, str], str | None] = {}
@@ -87,11 +88,12 @@ class Kms:
         self._aliases.clear()
 
     def _fresh(self) -> None:
-        if (
-            (self._monitor is not None and self._monitor.changed())
-            or len(self._keys) > _CACHE_LIMIT
-            or len(self._materials) > _CACHE_LIMIT
-        ):
+        if self._monitor is not None:
+            generation = self._monitor.generation()
+            if generation != self._generation:
+                self.invalidate()
+                self._generation = generation
+        if len(self._keys) > _CACHE_LIMIT or len(self._materials) > _CACHE_LIMIT:
             self.invalidate()
 
     def load_key(self, key_id: str) -> KeyRecord | None:

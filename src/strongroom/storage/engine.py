@@ -72,32 +72,47 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
 
 
 class ChangeMonitor:
-    """Answers "may the database have changed since I last asked?" cheaply.
+    """Tells in-process caches when the database may have changed under them.
 
-    SQLite: ``PRAGMA data_version`` on a dedicated connection changes whenever any other
-    connection commits, so caches are exact across processes. PostgreSQL: a time bound
-    (``ttl`` seconds), the eventual consistency AWS KMS itself documents.
+    :meth:`generation` returns a number that grows whenever data may have changed; a cache
+    remembers the generation it was filled at and drops itself when the number moves.
+    SQLite: ``PRAGMA data_version`` on a dedicated connection changes whenever another
+    connection commits, so caches are exact across processes: :meth:`refresh` reads the
+    pragma at the start of each request, :meth:`generation` at most every ``min_interval``
+    seconds. PostgreSQL: the generation moves every ``ttl`` seconds, the eventual consistency
+    AWS KMS itself documents. One monitor serves every cache of a process.
     """
 
-    def __init__(self, url: str, ttl: float = 1.0) -> None:
+    def __init__(self, url: str, ttl: float = 1.0, min_interval: float = 0.05) -> None:
         parsed = make_url(url)
         self._conn: sqlite3.Connection | None = None
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             self._conn = sqlite3.connect(parsed.database, check_same_thread=False)
-        self._ttl = ttl
-        self._last: int | float = -1
+        self._interval = min_interval if self._conn is not None else ttl
+        self._checked = -1e18
+        self._version = -1
+        self._generation = 0
 
-    def changed(self) -> bool:
-        """True when cached data may be stale (and resets the mark)."""
+    def refresh(self) -> None:
+        """Look now (SQLite): called once at the start of every request, so a request always
+        sees what other processes committed before it arrived."""
         if self._conn is not None:
-            (version,) = self._conn.execute("PRAGMA data_version").fetchone()
-        else:
-            now = time.monotonic()
-            version = now if now - self._last >= self._ttl else self._last
-        if version != self._last:
-            self._last = version
-            return True
-        return False
+            self._checked = -1e18
+        self.generation()
+
+    def generation(self) -> int:
+        now = time.monotonic()
+        if now - self._checked < self._interval:
+            return self._generation
+        self._checked = now
+        if self._conn is None:
+            self._generation += 1
+            return self._generation
+        (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        if version != self._version:
+            self._version = version
+            self._generation += 1
+        return self._generation
 
     def close(self) -> None:
         if self._conn is not None:
