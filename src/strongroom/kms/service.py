@@ -8,9 +8,10 @@ writes, and whenever :class:`~strongroom.storage.engine.ChangeMonitor` says anot
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Engine
 
@@ -24,9 +25,45 @@ from strongroom.kms.keystores.software import SoftwareKeyStore
 from strongroom.storage import kms_repo
 from strongroom.storage.engine import ChangeMonitor, write_transaction
 
-__all__ = ["Kms", "RequestContext"]
+__all__ = ["KeyAuthorizer", "Kms", "OpenAccess", "RequestContext"]
 
 _CACHE_LIMIT = 50_000
+
+
+class KeyAuthorizer(Protocol):
+    """Decides whether a caller may perform an action (``kms:Encrypt``) on a key, or on the
+    account (``key`` None: CreateKey, ListKeys, GenerateRandom, ...). Raises
+    AccessDeniedException in AWS's wording, or returns."""
+
+    def authorize(
+        self,
+        ctx: RequestContext,
+        action: str,
+        key: KeyRecord | None,
+        request: Mapping[str, Any],
+        encryption_context: Mapping[str, str] | None,
+        alias: str | None,
+    ) -> None: ...
+
+
+class OpenAccess:
+    """Every authenticated caller may do everything (before access control is configured)."""
+
+    def authorize(
+        self,
+        ctx: RequestContext,
+        action: str,
+        key: KeyRecord | None,
+        request: Mapping[str, Any],
+        encryption_context: Mapping[str, str] | None,
+        alias: str | None,
+    ) -> None:
+        del ctx, action, key, request, encryption_context, alias
+
+
+#: State-table operation names that are not themselves IAM actions.
+_ACTION_OF = {"UpdateAliasTarget": "UpdateAlias"}
+_NO_REQUEST: Mapping[str, Any] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,8 +89,10 @@ class Kms:
         keystore: SoftwareKeyStore,
         clock: Clock,
         monitor: ChangeMonitor | None = None,
+        authorizer: KeyAuthorizer | None = None,
     ) -> None:
         self.engine = engine
+        self.authorizer: KeyAuthorizer = authorizer or OpenAccess()
         self.keystore = keystore
         self.clock = clock
         self._monitor = monitor
@@ -134,14 +173,42 @@ class Kms:
     # -- the pipeline ------------------------------------------------------------------------
 
     def resolve(
-        self, ctx: RequestContext, key_id: str, operation: str, *, allow_alias: bool = True
+        self,
+        ctx: RequestContext,
+        key_id: str,
+        operation: str,
+        *,
+        allow_alias: bool = True,
+        request: Mapping[str, Any] | None = None,
+        encryption_context: Mapping[str, str] | None = None,
     ) -> KeyRecord:
-        """Resolve a KeyId, load the key and check its state for ``operation``."""
+        """The pipeline: resolve a KeyId, load the key, authorize ``operation`` on it, and check
+        its state for ``operation``."""
         self._fresh()
         ref = parse_key_ref(key_id, ctx.account_id, ctx.region, allow_alias=allow_alias)
         rec = self.find(ref)
+        self.authorize(
+            ctx, rec, operation, request=request, encryption_context=encryption_context,
+            alias=ref.alias_name,
+        )  # fmt: skip
         check_state(operation, rec.state, rec.arn)
         return rec
+
+    def authorize(
+        self,
+        ctx: RequestContext,
+        rec: KeyRecord | None,
+        operation: str,
+        *,
+        request: Mapping[str, Any] | None = None,
+        encryption_context: Mapping[str, str] | None = None,
+        alias: str | None = None,
+    ) -> None:
+        """Authorize ``operation`` on a key (or, with ``rec`` None, on the account)."""
+        action = "kms:" + _ACTION_OF.get(operation, operation)
+        self.authorizer.authorize(
+            ctx, action, rec, request or _NO_REQUEST, encryption_context, alias
+        )
 
     def find(self, ref: KeyRef) -> KeyRecord:
         """The key a parsed reference names, or NotFoundException in AWS's wording."""

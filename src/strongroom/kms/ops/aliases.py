@@ -30,8 +30,8 @@ def _check_name(name: str) -> None:
         )
 
 
-def _target(kms: Kms, ctx: RequestContext, key_id: str, operation: str) -> KeyRecord:
-    rec = kms.resolve(ctx, key_id, operation, allow_alias=False)
+def _target(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> KeyRecord:
+    rec = kms.resolve(ctx, req["TargetKeyId"], operation, allow_alias=False, request=req)
     if rec.account_id != ctx.account_id:
         raise AwsError("NotFoundException", f"Key '{rec.arn}' does not exist")
     return rec
@@ -46,7 +46,7 @@ def create_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """CreateAlias."""
     name = req["AliasName"]
     _check_name(name)
-    rec = _target(kms, ctx, req["TargetKeyId"], "CreateAlias")
+    rec = _target(kms, ctx, req, "CreateAlias")
     now = round(kms.clock.now(), 3)
     try:
         with kms.transaction() as conn:
@@ -86,8 +86,10 @@ def update_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     if name.startswith("alias/aws/"):
         raise AwsError("NotAuthorizedException", "Cannot update alias with prefix 'alias/aws/'")
     row = _existing(kms, ctx, name)
-    new = _target(kms, ctx, req["TargetKeyId"], "UpdateAliasTarget")
+    new = _target(kms, ctx, req, "UpdateAliasTarget")
     old = kms.load_key(row.key_id)
+    if old is not None:
+        kms.authorize(ctx, old, "UpdateAlias", request=req)
     if old is not None and _kind(old) != _kind(new):
         raise AwsError(
             "ValidationException",
@@ -105,7 +107,10 @@ def update_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 def delete_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """DeleteAlias."""
     name = req["AliasName"]
-    _existing(kms, ctx, name)
+    row = _existing(kms, ctx, name)
+    target = kms.load_key(row.key_id)
+    if target is not None:
+        kms.authorize(ctx, target, "DeleteAlias", request=req)
     with kms.transaction() as conn:
         kms_repo.delete_alias(conn, ctx.account_id, ctx.region, name)
     return {}
@@ -117,6 +122,7 @@ def list_aliases(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     if "KeyId" in req:
         ref = parse_key_ref(req["KeyId"], ctx.account_id, ctx.region, allow_alias=False)
         key_filter = kms.find(ref).key_id
+    kms.authorize(ctx, None, "ListAliases", request=req)
     limit = c.page_limit(req, 50, 100)
     after = c.decode_marker("aliases", req.get("Marker"))
     with kms.engine.connect() as conn:

@@ -44,24 +44,29 @@ def _open(
     context: dict[str, str] | None,
     key_id: str | None,
     operation: str,
+    req: c.Request,
 ) -> tuple[KeyRecord, int, bytes]:
     """Decrypt a blob: (its key, its material version, the plaintext)."""
     try:
         head = ciphertext.parse_blob(blob)
     except ciphertext.MalformedBlob as exc:
         raise AwsError("InvalidCiphertextException", _INVALID) from exc
-    wanted = None if key_id is None else kms.resolve(ctx, key_id, operation)
-    rec = kms.find_by_id(ctx, head.key_id)
-    if head.kind != ciphertext.KIND_SOFTWARE:
+    if key_id is not None:
+        wanted = kms.resolve(ctx, key_id, operation, request=req, encryption_context=context)
+        if wanted.key_id != head.key_id or wanted.region != ctx.region:
+            raise AwsError(
+                "IncorrectKeyException",
+                "The key ID in the request does not identify a CMK that can perform this "
+                "operation.",
+            )
+        rec: KeyRecord | None = wanted
+    else:
+        rec = kms.find_by_id(ctx, head.key_id)
+        if rec is not None:
+            kms.authorize(ctx, rec, operation, request=req, encryption_context=context)
+            check_state(operation, rec.state, rec.arn)
+    if rec is None or head.kind != ciphertext.KIND_SOFTWARE:
         raise AwsError("InvalidCiphertextException", _INVALID)
-    if wanted is not None and (rec is None or wanted.key_id != rec.key_id):
-        raise AwsError(
-            "IncorrectKeyException",
-            "The key ID in the request does not identify a CMK that can perform this operation.",
-        )
-    if rec is None:
-        raise AwsError("InvalidCiphertextException", _INVALID)
-    check_state(operation, rec.state, rec.arn)
     _symmetric(rec, None)
     if head.material_version < 1 or head.material_version > rec.current_version:
         raise AwsError("InvalidCiphertextException", _INVALID)
@@ -75,10 +80,11 @@ def _open(
 
 def encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """Encrypt."""
-    rec = kms.resolve(ctx, req["KeyId"], "Encrypt")
+    context = req.get("EncryptionContext")
+    rec = kms.resolve(ctx, req["KeyId"], "Encrypt", request=req, encryption_context=context)
     _symmetric(rec, req.get("EncryptionAlgorithm"))
     c.check_dry_run(req)
-    blob = _seal(kms, rec, req["Plaintext"], req.get("EncryptionContext"))
+    blob = _seal(kms, rec, req["Plaintext"], context)
     return {"CiphertextBlob": blob, "KeyId": rec.arn, "EncryptionAlgorithm": _ALGORITHM}
 
 
@@ -91,7 +97,7 @@ def decrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         )
     _check_algorithm(req.get("EncryptionAlgorithm"))
     rec, version, plaintext = _open(
-        kms, ctx, blob, req.get("EncryptionContext"), req.get("KeyId"), "Decrypt"
+        kms, ctx, blob, req.get("EncryptionContext"), req.get("KeyId"), "Decrypt", req
     )
     c.check_dry_run(req)
     return {
@@ -114,7 +120,10 @@ def _check_algorithm(algorithm: str | None) -> None:
 def re_encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ReEncrypt: decrypt under the source key and encrypt under the destination, server-side."""
     _check_algorithm(req.get("SourceEncryptionAlgorithm"))
-    dest = kms.resolve(ctx, req["DestinationKeyId"], "ReEncryptTo")
+    dest_context = req.get("DestinationEncryptionContext")
+    dest = kms.resolve(
+        ctx, req["DestinationKeyId"], "ReEncryptTo", request=req, encryption_context=dest_context
+    )
     _symmetric(dest, req.get("DestinationEncryptionAlgorithm"))
     blob = req.get("CiphertextBlob")
     if blob is None:
@@ -122,10 +131,16 @@ def re_encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
             ["Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"]
         )
     src, version, plaintext = _open(
-        kms, ctx, blob, req.get("SourceEncryptionContext"), req.get("SourceKeyId"), "ReEncryptFrom"
+        kms,
+        ctx,
+        blob,
+        req.get("SourceEncryptionContext"),
+        req.get("SourceKeyId"),
+        "ReEncryptFrom",
+        req,
     )
     c.check_dry_run(req)
-    new_blob = _seal(kms, dest, plaintext, req.get("DestinationEncryptionContext"))
+    new_blob = _seal(kms, dest, plaintext, dest_context)
     return {
         "CiphertextBlob": new_blob,
         "SourceKeyId": src.arn,
@@ -141,12 +156,13 @@ def _data_key(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> 
     spec, count = req.get("KeySpec"), req.get("NumberOfBytes")
     if (spec is None) == (count is None):
         raise AwsError("ValidationException", "Please specify either number of bytes or key spec.")
-    rec = kms.resolve(ctx, req["KeyId"], operation)
+    context = req.get("EncryptionContext")
+    rec = kms.resolve(ctx, req["KeyId"], operation, request=req, encryption_context=context)
     _symmetric(rec, None)
     c.check_dry_run(req)
     size: int = _DATA_KEY_BYTES[spec] if spec is not None else req["NumberOfBytes"]
     plaintext = symmetric.random_bytes(size)
-    blob = _seal(kms, rec, plaintext, req.get("EncryptionContext"))
+    blob = _seal(kms, rec, plaintext, context)
     out: c.Response = {
         "CiphertextBlob": blob,
         "KeyId": rec.arn,
@@ -171,7 +187,7 @@ def generate_data_key_without_plaintext(
 
 def generate_random(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """GenerateRandom (1-1024 bytes)."""
-    del kms, ctx
+    kms.authorize(ctx, None, "GenerateRandom", request=req)
     count = req.get("NumberOfBytes")
     if count is None:
         raise validation_error(

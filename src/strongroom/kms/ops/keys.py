@@ -42,6 +42,7 @@ def _spec_and_usage(req: c.Request) -> tuple[str, str]:
 
 def create_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """CreateKey."""
+    kms.authorize(ctx, None, "CreateKey", request=req)
     spec, usage = _spec_and_usage(req)
     if "CustomKeyStoreId" in req:
         # TODO(issue 6): custom key stores; until then no store exists.
@@ -90,12 +91,13 @@ def create_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 
 def describe_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """DescribeKey."""
-    rec = kms.resolve(ctx, req["KeyId"], "DescribeKey")
+    rec = kms.resolve(ctx, req["KeyId"], "DescribeKey", request=req)
     return {"KeyMetadata": rec.metadata()}
 
 
 def list_keys(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ListKeys."""
+    kms.authorize(ctx, None, "ListKeys", request=req)
     limit = c.page_limit(req, 100, 1000)
     after = c.decode_marker("keys", req.get("Marker"))
     with kms.engine.connect() as conn:
@@ -108,7 +110,7 @@ def list_keys(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 
 
 def _set_state(kms: Kms, ctx: RequestContext, req: c.Request, op: str, **changes: Any) -> KeyRecord:
-    rec = kms.resolve(ctx, req["KeyId"], op, allow_alias=False)
+    rec = kms.resolve(ctx, req["KeyId"], op, allow_alias=False, request=req)
     with kms.transaction() as conn:
         new = kms.locked(conn, rec, op).replace(**changes)
         kms_repo.update_key(conn, new)

@@ -37,14 +37,14 @@ def _policy_name(req: c.Request) -> None:
 
 def get_key_policy(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """GetKeyPolicy."""
-    rec = kms.resolve(ctx, req["KeyId"], "GetKeyPolicy", allow_alias=False)
+    rec = kms.resolve(ctx, req["KeyId"], "GetKeyPolicy", allow_alias=False, request=req)
     _policy_name(req)
     return {"Policy": rec.policy, "PolicyName": "default"}
 
 
 def put_key_policy(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """PutKeyPolicy."""
-    rec = kms.resolve(ctx, req["KeyId"], "PutKeyPolicy", allow_alias=False)
+    rec = kms.resolve(ctx, req["KeyId"], "PutKeyPolicy", allow_alias=False, request=req)
     _policy_name(req)
     check_policy_document(req["Policy"])
     with kms.transaction() as conn:
@@ -55,7 +55,7 @@ def put_key_policy(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 
 def list_key_policies(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ListKeyPolicies: only ``default`` exists."""
-    kms.resolve(ctx, req["KeyId"], "ListKeyPolicies", allow_alias=False)
+    kms.resolve(ctx, req["KeyId"], "ListKeyPolicies", allow_alias=False, request=req)
     c.decode_marker("policies", req.get("Marker"))
     return {"PolicyNames": ["default"], "Truncated": False}
 

@@ -12,7 +12,7 @@ __all__ = ["HANDLERS"]
 
 def tag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """TagResource: add or overwrite tags; at most 50 per key."""
-    rec = kms.resolve(ctx, req["KeyId"], "TagResource", allow_alias=False)
+    rec = kms.resolve(ctx, req["KeyId"], "TagResource", allow_alias=False, request=req)
     new_tags = c.check_tags(req["Tags"])
     with kms.transaction() as conn:
         kms.locked(conn, rec, "TagResource")
@@ -25,7 +25,7 @@ def tag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 
 def untag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """UntagResource: absent tag keys are ignored."""
-    rec = kms.resolve(ctx, req["KeyId"], "UntagResource", allow_alias=False)
+    rec = kms.resolve(ctx, req["KeyId"], "UntagResource", allow_alias=False, request=req)
     for key in req["TagKeys"]:
         if key.startswith("aws:"):
             raise AwsError("TagException", "Tags beginning with aws: are reserved")
@@ -37,7 +37,7 @@ def untag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 
 def list_resource_tags(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ListResourceTags (Limit 1-50, default 50)."""
-    rec = kms.resolve(ctx, req["KeyId"], "ListResourceTags", allow_alias=False)
+    rec = kms.resolve(ctx, req["KeyId"], "ListResourceTags", allow_alias=False, request=req)
     limit = c.page_limit(req, 50, 50)
     after = c.decode_marker("tags", req.get("Marker"))
     with kms.engine.connect() as conn:
