@@ -58,8 +58,17 @@ def client_for(server: Server, pair: dict[str, str], region: str = REGION) -> An
     return server.client(region=region, akid=pair["AccessKeyId"], secret=pair["SecretAccessKey"])
 
 
+ALLOW_ALL = (
+    '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+)
+
+
 def user_with_key(server: Server, name: str, account: str | None = None) -> dict[str, str]:
+    """A user with an access key and an identity policy that allows everything."""
     iam_json(server, "create-user", name, account=account)
+    iam_json(
+        server, "put-user-policy", name, "all", "--policy-document", ALLOW_ALL, account=account
+    )
     return dict(iam_json(server, "create-access-key", name, account=account)["AccessKey"])
 
 
@@ -77,13 +86,17 @@ def test_create_user_and_access_key_work_against_the_running_server(iam_server: 
     assert isinstance(user["CreateDate"], float)
 
     pair = iam_json(iam_server, "create-access-key", "alice")["AccessKey"]
+    kms = client_for(iam_server, pair)  # the server was not restarted
+    # a user with no identity policy may do nothing (default deny) ...
+    assert fails(kms.create_key)[0] == "AccessDeniedException"
+    iam_json(iam_server, "put-user-policy", "alice", "all", "--policy-document", ALLOW_ALL)
+    # ... and one whose policy allows may, at once
     assert set(pair) == {"UserName", "AccessKeyId", "SecretAccessKey", "Status", "CreateDate"}
     assert pair["UserName"] == "alice"
     assert re.fullmatch(r"AKIA[A-Z2-7]{16}", pair["AccessKeyId"])
     assert len(pair["SecretAccessKey"]) == 40
     assert pair["Status"] == "Active"
 
-    kms = client_for(iam_server, pair)  # the server was not restarted
     meta = kms.create_key(Description="made by alice")["KeyMetadata"]
     assert meta["AWSAccountId"] == ACCOUNT
     assert kms.describe_key(KeyId=meta["KeyId"])["KeyMetadata"]["Description"] == "made by alice"
@@ -193,9 +206,21 @@ def test_accounts_are_separate_namespaces(iam_server: Server, account_b: Any) ->
 
 
 def test_other_account_uses_a_key_by_its_arn(iam_server: Server, account_b: Any) -> None:
-    # Issue 2 has no access control yet: valid credentials open every key by ARN.
+    # A key with the default policy is closed to account B ...
     a = iam_server.client()
-    a_key = a.create_key(Description="cross-account")["KeyMetadata"]
+    closed = a.create_key()["KeyMetadata"]
+    assert fails(lambda: account_b.describe_key(KeyId=closed["Arn"]))[0] == "AccessDeniedException"
+    # ... one whose key policy allows account B opens to B's users whose IAM policy allows.
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+             "Action": "kms:*", "Resource": "*"},
+            {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+             "Action": ["kms:DescribeKey", "kms:Encrypt", "kms:Decrypt"], "Resource": "*"},
+        ],
+    }  # fmt: skip
+    a_key = a.create_key(Description="cross-account", Policy=json.dumps(policy))["KeyMetadata"]
     meta = account_b.describe_key(KeyId=a_key["Arn"])["KeyMetadata"]
     assert meta["AWSAccountId"] == ACCOUNT
     assert meta["KeyId"] == a_key["KeyId"]

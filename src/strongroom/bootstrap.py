@@ -10,23 +10,36 @@ import os
 from pathlib import Path
 
 from strongroom.iam.identities import AccessKeyPair, IdentityStore
+from strongroom.iam.roles import RoleStore
 
-__all__ = ["ADMIN_USER", "PROFILE", "ensure_admin"]
+__all__ = ["ADMIN_POLICY", "ADMIN_POLICY_DOCUMENT", "ADMIN_USER", "PROFILE", "ensure_admin"]
 
 ADMIN_USER = "admin"
 PROFILE = "strongroom"
 
 
-def ensure_admin(data_dir: Path, identities: IdentityStore, account_id: str, region: str) -> bool:
-    """Create the admin user, an access key and the CLI files unless they exist and still work.
+ADMIN_POLICY = "AdministratorAccess"
+ADMIN_POLICY_DOCUMENT = (
+    '{"Version": "2012-10-17", "Statement": [{"Sid": "AdministratorAccess", '
+    '"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+)
+
+
+def ensure_admin(
+    data_dir: Path, identities: IdentityStore, roles: RoleStore, account_id: str, region: str
+) -> bool:
+    """Create the admin user (with an identity policy allowing everything, as an account's
+    administrators have), an access key and the CLI files unless they exist and still work.
 
     Returns True when new credentials were written.
     """
+    if all(u.user_name != ADMIN_USER for u in identities.list_users(account_id)):
+        identities.create_user(account_id, ADMIN_USER)
+    if ADMIN_POLICY not in roles.list_policies("user", account_id, ADMIN_USER):
+        roles.put_policy("user", account_id, ADMIN_USER, ADMIN_POLICY, ADMIN_POLICY_DOCUMENT)
     creds = data_dir / "credentials"
     if creds.exists() and _credentials_valid(creds, identities):
         return False
-    if all(u.user_name != ADMIN_USER for u in identities.list_users(account_id)):
-        identities.create_user(account_id, ADMIN_USER)
     pair = identities.create_access_key(account_id, ADMIN_USER)
     _write_files(data_dir, pair, region)
     return True

@@ -22,14 +22,20 @@ from typing import IO
 from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
 from strongroom.clock import Clock, OffsetFileClock, SystemClock
+from strongroom.iam.authorize import Authorizer
 from strongroom.iam.identities import IdentityStore
+from strongroom.iam.roles import RoleStore
 from strongroom.kms.api.binding import kms_service
+from strongroom.kms.authz import KmsAccessControl
 from strongroom.kms.keystores.software import SoftwareKeyStore
+from strongroom.kms.ops.imports import expire_due_imports
 from strongroom.kms.ops.keys import delete_due_keys
+from strongroom.kms.ops.rotation import rotate_due_keys
 from strongroom.kms.service import Kms
 from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import ChangeMonitor, open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
+from strongroom.sts.service import sts_service
 
 __all__ = [
     "CONFIG_ENV",
@@ -109,6 +115,12 @@ class Scheduler:
         deleted = delete_due_keys(self._kms)
         if deleted:
             log.info("deleted %d key(s) whose waiting period ended", len(deleted))
+        rotated = rotate_due_keys(self._kms)
+        if rotated:
+            log.info("rotated %d key(s)", len(rotated))
+        expired = expire_due_imports(self._kms)
+        if expired:
+            log.info("deleted the expired imported material of %d key(s)", len(expired))
 
     async def _run(self) -> None:
         while True:
@@ -128,6 +140,7 @@ class Runtime:
     app: App
     kms: Kms
     identities: IdentityStore
+    roles: RoleStore
     scheduler: Scheduler
     clock: Clock
     monitor: ChangeMonitor
@@ -170,18 +183,22 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     apply_migrations(engine, domain_clock.now)
     monitor = ChangeMonitor(url)
     identities = IdentityStore(engine, root, domain_clock, monitor)
+    roles = RoleStore(engine, root, domain_clock, identities, monitor)
+    authz = Authorizer(roles)
     kms = Kms(engine, SoftwareKeyStore(root), domain_clock, monitor)
-    verifier = Verifier(identities.lookup_secret, frozenset({"kms"}))
+    kms.authorizer = KmsAccessControl(authz, kms)
+    verifier = Verifier(identities.lookup_secret, frozenset({"kms", "sts"}))
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
     app = App(
         [kms_service(kms, identities)],
         verifier,
         time.time,
+        query_services=[sts_service(identities, roles, authz)],
         on_startup=scheduler.start,
         on_shutdown=scheduler.stop,
         before_request=monitor.refresh,
     )
-    return Runtime(config, app, kms, identities, scheduler, domain_clock, monitor)
+    return Runtime(config, app, kms, identities, roles, scheduler, domain_clock, monitor)
 
 
 CONFIG_ENV = "STRONGROOM_SERVE_CONFIG"

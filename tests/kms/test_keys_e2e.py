@@ -97,6 +97,27 @@ def new_account_client(
         capture_output=True,
         timeout=60,
     )
+    allow_all = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+        }
+    )
+    subprocess.run(
+        [
+            STRONGROOM,
+            "iam",
+            "put-user-policy",
+            "lister",
+            "all",
+            "--policy-document",
+            allow_all,
+            *base,
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     out = subprocess.run(
         [STRONGROOM, "iam", "create-access-key", "lister", *base],
         check=True,

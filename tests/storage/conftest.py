@@ -24,10 +24,13 @@ import pytest
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import URL, make_url
 
+from strongroom.bootstrap import ensure_admin
 from strongroom.clock import ManualClock
 from strongroom.server import Config, Runtime, build
 from strongroom.storage.engine import open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
+
+ACCOUNT = "111122223333"
 
 DEFAULT_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = 1_700_000_000.0
@@ -235,6 +238,7 @@ def faulty_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[F
         pg.reset_schema(database_url)
     clock = ManualClock(T0)
     runtime = build(Config(data_dir=tmp_path / "data", database_url=database_url), clock=clock)
+    ensure_admin(runtime.config.data_dir, runtime.identities, runtime.roles, ACCOUNT, "us-east-1")
     engine = runtime.kms.engine
     try:
         yield FaultyService(runtime, FaultInjector(engine), clock)

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
+from strongroom.bootstrap import ensure_admin
 from strongroom.clock import ManualClock
 from strongroom.errors import AwsError
 from strongroom.iam.identities import Principal
@@ -270,6 +271,7 @@ def test_a_state_change_on_one_instance_does_not_undo_anothers(
     monkeypatch.setattr(engine_module, "time", SimpleNamespace(monotonic=lambda: 1_000.0))
     config = Config(data_dir=tmp_path / "data", database_url=database_url)
     first, second = build(config, clock=ManualClock(T0)), build(config, clock=ManualClock(T0))
+    ensure_admin(first.config.data_dir, first.identities, first.roles, ACCOUNT, REGION)
     try:
         key_id = OPERATIONS["CreateKey"](first.kms, CTX, {})["KeyMetadata"]["KeyId"]
         assert OPERATIONS["DescribeKey"](first.kms, CTX, {"KeyId": key_id})  # cached on `first`

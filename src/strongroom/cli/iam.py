@@ -12,6 +12,7 @@ import click
 
 from strongroom.clock import SystemClock
 from strongroom.iam.identities import IdentityError, IdentityStore
+from strongroom.iam.roles import RoleStore
 from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
@@ -37,18 +38,27 @@ def _common(func: F) -> F:
     return func
 
 
-def _store(data_dir: Path, database_url: str | None) -> IdentityStore:
+def _stores(data_dir: Path, database_url: str | None) -> tuple[IdentityStore, RoleStore]:
     data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     root = load_or_create_root_key(data_dir)
     engine = open_engine(database_url or sqlite_url(str(data_dir / "strongroom.db")))
     apply_migrations(engine)
-    return IdentityStore(engine, root, SystemClock())
+    identities = IdentityStore(engine, root, SystemClock())
+    return identities, RoleStore(engine, root, SystemClock(), identities)
 
 
 def _run(action: Callable[[IdentityStore], Any]) -> Callable[..., None]:
+    return _run_with(lambda ids, _roles: action(ids))
+
+
+def _run_roles(action: Callable[[RoleStore], Any]) -> Callable[..., None]:
+    return _run_with(lambda _ids, roles: action(roles))
+
+
+def _run_with(action: Callable[[IdentityStore, RoleStore], Any]) -> Callable[..., None]:
     def command(data_dir: Path, database_url: str | None, **_: Any) -> None:
         try:
-            result = action(_store(data_dir, database_url))
+            result = action(*_stores(data_dir, database_url))
         except IdentityError as exc:
             click.echo(json.dumps({"Error": str(exc)}), err=True)
             sys.exit(1)
@@ -149,6 +159,117 @@ def delete_access_key(
 def delete_user(name: str, account_id: str, data_dir: Path, database_url: str | None) -> None:
     """Delete user NAME (its access keys must be deleted first)."""
     _run(lambda s: s.delete_user(account_id, name))(data_dir, database_url)
+
+
+def _document(value: str) -> str:
+    """A policy document given as JSON text, ``file://PATH`` or a path to a file."""
+    if value.startswith("file://"):
+        return Path(value[7:]).read_text(encoding="utf-8")
+    if not value.lstrip().startswith("{") and Path(value).is_file():
+        return Path(value).read_text(encoding="utf-8")
+    return value
+
+
+def _role_dict(r: Any) -> dict[str, Any]:
+    return {
+        "RoleName": r.role_name,
+        "RoleId": r.role_id,
+        "Arn": f"arn:aws:iam::{r.account_id}:role/{r.role_name}",
+        "CreateDate": r.created,
+        "MaxSessionDuration": r.max_session_duration,
+        "AssumeRolePolicyDocument": r.trust_policy,
+    }
+
+
+@iam.command("create-role")
+@click.argument("name")
+@click.option("--trust-policy", required=True, help="JSON, file://PATH or a file path")
+@click.option("--max-session-duration", default=3600, show_default=True, type=int)
+@_common
+def create_role(
+    name: str,
+    trust_policy: str,
+    max_session_duration: int,
+    account_id: str,
+    data_dir: Path,
+    database_url: str | None,
+) -> None:
+    """Create role NAME that principals allowed by its trust policy may assume (STS)."""
+    doc = _document(trust_policy)
+    _run_roles(
+        lambda r: {"Role": _role_dict(r.create_role(account_id, name, doc, max_session_duration))}
+    )(data_dir, database_url)
+
+
+@iam.command("list-roles")
+@_common
+def list_roles(account_id: str, data_dir: Path, database_url: str | None) -> None:
+    """List the roles of the account."""
+    _run_roles(lambda r: {"Roles": [_role_dict(x) for x in r.list_roles(account_id)]})(
+        data_dir, database_url
+    )
+
+
+@iam.command("delete-role")
+@click.argument("name")
+@_common
+def delete_role(name: str, account_id: str, data_dir: Path, database_url: str | None) -> None:
+    """Delete role NAME and its inline policies."""
+    _run_roles(lambda r: r.delete_role(account_id, name))(data_dir, database_url)
+
+
+def _policy_commands(kind: str) -> None:
+    """put-/get-/list-/delete-<kind>-policy commands for users or roles."""
+    owner_help = "USER" if kind == "user" else "ROLE"
+
+    @iam.command(f"put-{kind}-policy", help=f"Create or replace an inline policy of {owner_help}.")
+    @click.argument("owner")
+    @click.argument("policy_name")
+    @click.option("--policy-document", required=True, help="JSON, file://PATH or a file path")
+    @_common
+    def put(owner: str, policy_name: str, policy_document: str, account_id: str,
+            data_dir: Path, database_url: str | None) -> None:  # fmt: skip
+        doc = _document(policy_document)
+        _run_roles(lambda r: r.put_policy(kind, account_id, owner, policy_name, doc))(
+            data_dir, database_url
+        )
+
+    @iam.command(f"get-{kind}-policy", help=f"Print an inline policy of {owner_help}.")
+    @click.argument("owner")
+    @click.argument("policy_name")
+    @_common
+    def get(owner: str, policy_name: str, account_id: str, data_dir: Path,
+            database_url: str | None) -> None:  # fmt: skip
+        _run_roles(
+            lambda r: {
+                "PolicyName": policy_name,
+                "PolicyDocument": json.loads(r.get_policy(kind, account_id, owner, policy_name)),
+            }
+        )(data_dir, database_url)
+
+    @iam.command(f"list-{kind}-policies", help=f"List the inline policies of {owner_help}.")
+    @click.argument("owner")
+    @_common
+    def list_(owner: str, account_id: str, data_dir: Path, database_url: str | None) -> None:
+        _run_roles(lambda r: {"PolicyNames": r.list_policies(kind, account_id, owner)})(
+            data_dir, database_url
+        )
+
+    @iam.command(f"delete-{kind}-policy", help=f"Delete an inline policy of {owner_help}.")
+    @click.argument("owner")
+    @click.argument("policy_name")
+    @_common
+    def delete(owner: str, policy_name: str, account_id: str, data_dir: Path,
+               database_url: str | None) -> None:  # fmt: skip
+        _run_roles(lambda r: r.delete_policy(kind, account_id, owner, policy_name))(
+            data_dir, database_url
+        )
+
+    del put, get, list_, delete
+
+
+_policy_commands("user")
+_policy_commands("role")
 
 
 def register(group: click.Group) -> None:

@@ -98,7 +98,7 @@ def serve(
         click.echo(f"strongroom serve: {exc}", err=True)
         sys.exit(1)
     runtime = build(config)
-    ensure_admin(config.data_dir, runtime.identities, account_id, "us-east-1")
+    ensure_admin(config.data_dir, runtime.identities, runtime.roles, account_id, "us-east-1")
     _banner(config)
     options: dict[str, Any] = {
         "host": host,

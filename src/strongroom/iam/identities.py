@@ -103,6 +103,8 @@ class IdentityStore:
                 raise IdentityError(f"no user {user_name} in account {account_id}")
             if repo.list_access_keys(conn, account_id, user_name):
                 raise IdentityError(f"user {user_name} still has access keys; delete them first")
+            for name in iam_repo.list_policies(conn, "user", account_id, user_name):
+                iam_repo.delete_policy(conn, "user", account_id, user_name, name)
             repo.delete_user(conn, account_id, user_name)
         self.invalidate()
 

@@ -22,7 +22,7 @@ from strongroom.kms.domain.identifiers import KeyRef, alias_arn, parse_key_ref
 from strongroom.kms.domain.keys import KeyRecord, key_arn
 from strongroom.kms.domain.states import check_state
 from strongroom.kms.keystores.software import SoftwareKeyStore
-from strongroom.storage import kms_repo
+from strongroom.storage import grant_repo, kms_repo
 from strongroom.storage.engine import ChangeMonitor, write_transaction
 
 __all__ = ["KeyAuthorizer", "Kms", "OpenAccess", "RequestContext"]
@@ -100,6 +100,7 @@ class Kms:
         self._keys: dict[str, KeyRecord | None] = {}
         self._materials: dict[tuple[str, int], bytes] = {}
         self._aliases: dict[tuple[str, str, str], str | None] = {}
+        self._grants: dict[str, tuple[grant_repo.GrantRow, ...]] = {}
 
     # -- transactions and caches -------------------------------------------------------------
 
@@ -125,6 +126,7 @@ class Kms:
         self._keys.clear()
         self._materials.clear()
         self._aliases.clear()
+        self._grants.clear()
 
     def _fresh(self) -> None:
         if self._monitor is not None:
@@ -159,6 +161,20 @@ class Kms:
         material = self.keystore.unwrap_material(rec.arn, version, wrapped)
         self._materials[cache_key] = material
         return material
+
+    def grants(self, key_id: str) -> tuple[grant_repo.GrantRow, ...]:
+        """Every grant on a key (cached)."""
+        found = self._grants.get(key_id)
+        if found is None:
+            with self.engine.connect() as conn:
+                found = tuple(grant_repo.list_grants(conn, key_id, limit=100_000))
+            self._grants[key_id] = found
+        return found
+
+    def grant(self, grant_id: str) -> grant_repo.GrantRow | None:
+        """One grant by id (not cached: grant tokens are rare)."""
+        with self.engine.connect() as conn:
+            return grant_repo.get_grant(conn, grant_id)
 
     def _alias_target(self, account_id: str, region: str, name: str) -> str | None:
         cache_key = (account_id, region, name)
@@ -209,6 +225,11 @@ class Kms:
         self.authorizer.authorize(
             ctx, action, rec, request or _NO_REQUEST, encryption_context, alias
         )
+
+    def resolve_id_only(self, ctx: RequestContext, key_id: str) -> str:
+        """The key id a key id or key ARN names (no authorization, no state check)."""
+        ref = parse_key_ref(key_id, ctx.account_id, ctx.region, allow_alias=False)
+        return self.find(ref).key_id
 
     def find(self, ref: KeyRef) -> KeyRecord:
         """The key a parsed reference names, or NotFoundException in AWS's wording."""

@@ -13,7 +13,18 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.domain.states import KeyState
-from strongroom.storage.schema import aliases, grants, key_materials, keys, tags
+from strongroom.storage.schema import (
+    aliases,
+    grants,
+    import_state,
+    key_materials,
+    keys,
+    material_events,
+    multi_region,
+    replicas,
+    rotation_settings,
+    tags,
+)
 
 __all__ = [
     "AliasRow",
@@ -157,6 +168,8 @@ def due_deletions(conn: Connection, now: float) -> list[str]:
 def delete_key(conn: Connection, key_id: str) -> None:
     """Remove a key with its material, aliases, tags and grants (material is destroyed)."""
     conn.execute(delete(grants).where(grants.c.key_id == key_id))
+    for table in (rotation_settings, material_events, import_state, replicas, multi_region):
+        conn.execute(delete(table).where(table.c.key_id == key_id))
     conn.execute(delete(aliases).where(aliases.c.key_id == key_id))
     conn.execute(delete(tags).where(tags.c.key_id == key_id))
     conn.execute(delete(key_materials).where(key_materials.c.key_id == key_id))

@@ -50,6 +50,17 @@ MIGRATIONS: Sequence[Migration] = (
             "iam_roles", "iam_user_policies", "iam_role_policies", "sts_sessions", "kms_grants"
         ),
     ),
+    (
+        3,
+        "key rotation, imported key material, multi-Region replicas",
+        _create(
+            "kms_rotation_settings",
+            "kms_material_events",
+            "kms_import_state",
+            "kms_multi_region",
+            "kms_replicas",
+        ),
+    ),
 )
 
 

@@ -24,11 +24,16 @@ __all__ = [
     "access_keys",
     "aliases",
     "grants",
+    "import_state",
     "key_materials",
     "keys",
+    "material_events",
     "metadata",
+    "multi_region",
+    "replicas",
     "role_policies",
     "roles",
+    "rotation_settings",
     "schema_migrations",
     "sessions",
     "tags",
@@ -171,4 +176,55 @@ grants = Table(
     Column("operations", Text, nullable=False),
     Column("constraints", Text, nullable=True),
     Column("created", Float, nullable=False),
+)
+
+# -- migration 3: rotation, imported material, multi-Region replicas (issue 4) ---------------
+
+rotation_settings = Table(
+    "kms_rotation_settings",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
+    Column("enabled", Boolean, nullable=False),
+    Column("period_days", Integer, nullable=False),
+    Column("next_rotation", Float, nullable=True, index=True),
+    Column("on_demand_start", Float, nullable=True),
+)
+
+material_events = Table(
+    "kms_material_events",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("rotation_type", String(16), nullable=False),
+    Column("rotated_at", Float, nullable=False),
+)
+
+import_state = Table(
+    "kms_import_state",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
+    Column("material_check", LargeBinary, nullable=False),
+    Column("expiration_model", String(32), nullable=False),
+    Column("valid_to", Float, nullable=True, index=True),
+    Column("present", Boolean, nullable=False),
+)
+
+multi_region = Table(
+    "kms_multi_region",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
+    Column("primary_region", String(32), nullable=False),
+)
+
+replicas = Table(
+    "kms_replicas",
+    metadata,
+    Column("key_id", String(64), ForeignKey("kms_keys.key_id"), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("state", String(32), nullable=False),
+    Column("description", Text, nullable=False),
+    Column("policy", Text, nullable=False),
+    Column("created", Float, nullable=False),
+    Column("deletion_date", Float, nullable=True),
+    Column("pending_window_days", Integer, nullable=True),
 )

@@ -16,7 +16,6 @@ from strongroom.kms.service import Kms, RequestContext
 __all__ = ["kms_service"]
 
 _REGION = re.compile(r"([a-z]+-){2,3}\d+")
-_INVALID_TOKEN = "The security token included in the request is invalid."
 
 
 def kms_service(
@@ -28,12 +27,7 @@ def kms_service(
     def call(
         operation: str, request: dict[str, Any], who: SignedIdentity, source_ip: str, rid: str
     ) -> dict[str, Any]:
-        if who.session_token is not None:
-            # TODO(issue 3): STS session credentials.
-            raise AwsError("UnrecognizedClientException", _INVALID_TOKEN)
-        principal = identities.principal(who.access_key_id)
-        if principal is None:
-            raise AwsError("UnrecognizedClientException", _INVALID_TOKEN)
+        principal = identities.authenticate(who.access_key_id, who.session_token)
         if not _REGION.fullmatch(who.region):
             raise AwsError(
                 "InvalidSignatureException", "Credential should be scoped to a valid region."

@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from strongroom.kms.domain.specs import algorithm_lists
 from strongroom.kms.domain.states import KeyState
 
 __all__ = ["KeyRecord", "default_policy", "key_arn", "material_id", "policy_is_json_object"]
@@ -42,9 +43,6 @@ def default_policy(account_id: str) -> str:
 def material_id(key_id: str, version: int) -> str:
     """The 64-hex-digit ``KeyMaterialId`` of one material version of a key."""
     return hashlib.sha256(f"strongroom-key-material:{key_id}:{version}".encode()).hexdigest()
-
-
-_ENCRYPTION_ALGORITHMS = {"SYMMETRIC_DEFAULT": ["SYMMETRIC_DEFAULT"]}
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +93,7 @@ class KeyRecord:
         }
         if self.state is KeyState.PENDING_DELETION and self.deletion_date is not None:
             meta["DeletionDate"] = self.deletion_date
-        if self.key_usage == "ENCRYPT_DECRYPT":
-            meta["EncryptionAlgorithms"] = _ENCRYPTION_ALGORITHMS.get(self.key_spec, [])
+        meta.update(algorithm_lists(self.key_spec, self.key_usage))
         if self.key_spec == "SYMMETRIC_DEFAULT" and self.origin in ("AWS_KMS", "EXTERNAL"):
             meta["CurrentKeyMaterialId"] = material_id(self.key_id, self.current_version)
         if self.custom_key_store_id is not None:

@@ -82,6 +82,26 @@ _SCHEDULE: Mapping[KeyState, Refusal | None] = {
     S.UPDATING: R.UPDATING,
 }
 _CREATE_GRANT: Mapping[KeyState, Refusal | None] = {**_CRYPTO, S.UNAVAILABLE: None}
+# Rotation rows (footnotes [1], [3], [7], [14]); the origin checks ([6], [7]) come first.
+_ROTATION: Mapping[KeyState, Refusal | None] = {
+    **_CRYPTO,
+    S.PENDING_DELETION: R.PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: R.PENDING_DELETION,
+    S.PENDING_IMPORT: None,  # [6]: the origin check answers UnsupportedOperationException
+}
+_IMPORT: Mapping[KeyState, Refusal | None] = {
+    **{s: None for s in KeyState},
+    S.PENDING_DELETION: R.PENDING_DELETION,
+    S.PENDING_REPLICA_DELETION: R.PENDING_DELETION,
+    S.UNAVAILABLE: R.UNAVAILABLE,
+    S.CREATING: R.CREATING,
+}
+_DELETE_IMPORTED: Mapping[KeyState, Refusal | None] = {
+    **{s: None for s in KeyState},
+    S.CREATING: R.CREATING,
+    S.UPDATING: R.UPDATING,
+}
+_REPLICATE: Mapping[KeyState, Refusal | None] = {**_CRYPTO, S.UPDATING: R.UPDATING}
 
 KEY_STATE_RULES: Mapping[str, Mapping[KeyState, Refusal | None]] = {
     **dict.fromkeys(
@@ -118,6 +138,12 @@ KEY_STATE_RULES: Mapping[str, Mapping[KeyState, Refusal | None]] = {
     "CancelKeyDeletion": _CANCEL,
     "ScheduleKeyDeletion": _SCHEDULE,
     "CreateGrant": _CREATE_GRANT,
+    **dict.fromkeys(("EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"), _ROTATION),
+    "GetParametersForImport": {**_IMPORT, S.UPDATING: R.UPDATING},
+    "ImportKeyMaterial": _IMPORT,
+    "DeleteImportedKeyMaterial": _DELETE_IMPORTED,
+    "ReplicateKey": _REPLICATE,
+    "UpdatePrimaryRegion": _CRYPTO,
 }
 
 

@@ -36,6 +36,15 @@ class SoftwareKeyStore:
     def unwrap_material(self, key_arn: str, version: int, wrapped: bytes) -> bytes:
         return self._root.unwrap(wrapped, _purpose(key_arn, version))
 
+    def seal_for(self, purpose: str, key_arn: str, secret: bytes) -> bytes:
+        """Wrap a secret bound to one key and one purpose (import tokens, reimport checks)."""
+        return self._root.wrap(secret, f"kms-{purpose}:{key_arn}")
+
+    def open_for(self, purpose: str, key_arn: str, sealed: bytes) -> bytes:
+        """Undo :meth:`seal_for`; raises :class:`~strongroom.crypto.symmetric.CryptoError` if
+        ``sealed`` was made for another key or purpose, or altered."""
+        return self._root.unwrap(sealed, f"kms-{purpose}:{key_arn}")
+
     @staticmethod
     def encrypt(
         key_id: str, version: int, material: bytes, plaintext: bytes, context_aad: bytes

@@ -31,6 +31,9 @@ def _check_name(name: str) -> None:
 
 
 def _target(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> KeyRecord:
+    ref = parse_key_ref(req["TargetKeyId"], ctx.account_id, ctx.region, allow_alias=False)
+    if ref.account_id != ctx.account_id:  # an alias can only name a key of its own account
+        raise AwsError("NotFoundException", f"Key '{req['TargetKeyId']}' does not exist")
     rec = kms.resolve(ctx, req["TargetKeyId"], operation, allow_alias=False, request=req)
     if rec.account_id != ctx.account_id:
         raise AwsError("NotFoundException", f"Key '{rec.arn}' does not exist")

@@ -9,11 +9,13 @@ from strongroom.kms.domain import ciphertext
 from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.domain.states import check_state
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops import asymmetric
 from strongroom.kms.service import Kms, RequestContext
 
 __all__ = ["HANDLERS"]
 
 _ALGORITHM = "SYMMETRIC_DEFAULT"
+_RSA_SPECS = frozenset({"RSA_2048", "RSA_3072", "RSA_4096"})
 _DATA_KEY_BYTES = {"AES_256": 32, "AES_128": 16}
 _INVALID = "The ciphertext is invalid, was altered, or does not match the encryption context."
 
@@ -82,6 +84,8 @@ def encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """Encrypt."""
     context = req.get("EncryptionContext")
     rec = kms.resolve(ctx, req["KeyId"], "Encrypt", request=req, encryption_context=context)
+    if rec.key_spec in _RSA_SPECS:
+        return asymmetric.encrypt_asymmetric(kms, rec, req)
     _symmetric(rec, req.get("EncryptionAlgorithm"))
     c.check_dry_run(req)
     blob = _seal(kms, rec, req["Plaintext"], context)
@@ -95,7 +99,9 @@ def decrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         raise validation_error(
             ["Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"]
         )
-    _check_algorithm(req.get("EncryptionAlgorithm"))
+    algorithm = req.get("EncryptionAlgorithm")
+    if algorithm is not None and algorithm != _ALGORITHM:
+        return _decrypt_asymmetric(kms, ctx, req)
     rec, version, plaintext = _open(
         kms, ctx, blob, req.get("EncryptionContext"), req.get("KeyId"), "Decrypt", req
     )
@@ -108,9 +114,19 @@ def decrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     }
 
 
+def _decrypt_asymmetric(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """Decrypt an RSAES-OAEP ciphertext: the KeyId is required (the blob names no key)."""
+    if req.get("KeyId") is None:
+        raise AwsError(
+            "ValidationException", "KeyId is required to decrypt with an asymmetric algorithm."
+        )
+    rec = kms.resolve(ctx, req["KeyId"], "Decrypt", request=req)
+    return asymmetric.decrypt_asymmetric(kms, rec, req)
+
+
 def _check_algorithm(algorithm: str | None) -> None:
     if algorithm is not None and algorithm != _ALGORITHM:
-        # TODO(issue 4): RSAES_OAEP decryption with asymmetric keys.
+        # TODO(issue 4): ReEncrypt from and to asymmetric keys.
         raise AwsError(
             "InvalidKeyUsageException",
             f"The encryption algorithm {algorithm} is not valid for symmetric ciphertexts.",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import uuid
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -12,6 +11,7 @@ from strongroom.errors import AwsError, validation_error
 from strongroom.kms.domain.keys import KeyRecord, default_policy
 from strongroom.kms.domain.states import KeyState
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops import _keyspec, _lifecycle
 from strongroom.kms.ops.policy import check_policy_document
 from strongroom.kms.service import Kms, RequestContext
 from strongroom.storage import kms_repo
@@ -20,55 +20,33 @@ __all__ = ["HANDLERS"]
 
 DAY = 86_400.0
 log = logging.getLogger("strongroom.kms")
-_SUPPORTED_SPECS = {"SYMMETRIC_DEFAULT": ("ENCRYPT_DECRYPT",)}
-
-
-def _spec_and_usage(req: c.Request) -> tuple[str, str]:
-    spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
-    if "KeySpec" in req and "CustomerMasterKeySpec" in req:
-        raise AwsError(
-            "ValidationException", "You cannot specify KeySpec and CustomerMasterKeySpec together"
-        )
-    if spec not in _SUPPORTED_SPECS:
-        # TODO(issue 4): asymmetric, HMAC and ML-DSA key specs.
-        raise AwsError("UnsupportedOperationException", f"KeySpec {spec} is not supported yet")
-    usage = req.get("KeyUsage") or "ENCRYPT_DECRYPT"
-    if usage not in _SUPPORTED_SPECS[spec]:
-        raise AwsError(
-            "ValidationException", f"KeyUsage {usage} is not compatible with KeySpec {spec}"
-        )
-    return spec, usage
 
 
 def create_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """CreateKey."""
     kms.authorize(ctx, None, "CreateKey", request=req)
-    spec, usage = _spec_and_usage(req)
+    spec, usage = _keyspec.spec_and_usage(req)
     if "CustomKeyStoreId" in req:
         # TODO(issue 6): custom key stores; until then no store exists.
         raise AwsError(
             "CustomKeyStoreNotFoundException",
             f"Custom key store {req['CustomKeyStoreId']} does not exist",
         )
-    origin = req.get("Origin", "AWS_KMS")
-    if origin != "AWS_KMS":
-        # TODO(issue 4, issue 6): EXTERNAL and AWS_CLOUDHSM origins.
-        raise AwsError("UnsupportedOperationException", f"Origin {origin} is not supported yet")
-    if req.get("MultiRegion"):
-        # TODO(issue 4): multi-Region keys.
-        raise AwsError("UnsupportedOperationException", "Multi-Region keys are not supported yet")
+    origin = _keyspec.check_origin(req, spec)
+    multi_region = bool(req.get("MultiRegion"))
     policy = req.get("Policy")
     if policy is not None:
-        check_policy_document(policy)
+        bypass = bool(req.get("BypassPolicyLockoutSafetyCheck"))
+        check_policy_document(kms, ctx, policy, None, bypass)
     tags = c.check_tags(req.get("Tags"))
     if len(tags) > c.MAX_TAGS:
         raise AwsError("TagException", f"A key can have at most {c.MAX_TAGS} tags")
-    key_id = str(uuid.uuid4())
+    key_id = _keyspec.new_key_id(multi_region)
     rec = KeyRecord(
         key_id=key_id,
         account_id=ctx.account_id,
         region=ctx.region,
-        state=KeyState.ENABLED,
+        state=KeyState.ENABLED if origin == "AWS_KMS" else KeyState.PENDING_IMPORT,
         key_spec=spec,
         key_usage=usage,
         origin=origin,
@@ -76,23 +54,26 @@ def create_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         created=round(kms.clock.now(), 3),
         deletion_date=None,
         pending_window_days=None,
-        multi_region=False,
+        multi_region=multi_region,
         key_manager="CUSTOMER",
         custom_key_store_id=None,
         policy=policy if policy is not None else default_policy(ctx.account_id),
         current_version=1,
     )
-    wrapped = kms.keystore.wrap_material(rec.arn, 1, kms.keystore.new_material())
+    wrapped = None
+    if origin == "AWS_KMS":
+        wrapped = kms.keystore.wrap_material(rec.arn, 1, _keyspec.new_material(spec))
     with kms.transaction() as conn:
         kms_repo.insert_key(conn, rec, wrapped)
         kms_repo.put_tags(conn, key_id, tags)
-    return {"KeyMetadata": rec.metadata()}
+        _lifecycle.on_create(conn, rec)
+    return {"KeyMetadata": _lifecycle.metadata(kms, rec)}
 
 
 def describe_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """DescribeKey."""
     rec = kms.resolve(ctx, req["KeyId"], "DescribeKey", request=req)
-    return {"KeyMetadata": rec.metadata()}
+    return {"KeyMetadata": _lifecycle.metadata(kms, rec)}
 
 
 def list_keys(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:

@@ -8,7 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from strongroom.kms.ops import _common, aliases, crypto, keys, policy, tags
+from strongroom.kms.ops import (
+    _common,
+    aliases,
+    asymmetric,
+    crypto,
+    grants,
+    imports,
+    keypairs,
+    keys,
+    mac,
+    policy,
+    rotation,
+    tags,
+)
 
 __all__ = ["OPERATIONS"]
 
@@ -18,4 +31,10 @@ OPERATIONS: Mapping[str, _common.Handler] = {
     **aliases.HANDLERS,
     **tags.HANDLERS,
     **policy.HANDLERS,
+    **grants.HANDLERS,
+    **asymmetric.HANDLERS,
+    **mac.HANDLERS,
+    **keypairs.HANDLERS,
+    **rotation.HANDLERS,
+    **imports.HANDLERS,
 }

@@ -1,0 +1,245 @@
+"""KMS access control: key policies, IAM identity policies and grants, decided as AWS does.
+
+The request context (condition keys) is built here from the caller, the key and the request:
+``kms:EncryptionContext:<k>``, ``kms:EncryptionContextKeys``, ``kms:CallerAccount``,
+``kms:EncryptionAlgorithm``, ``kms:Grant*``, ``kms:RequestAlias``, ``kms:ResourceAliases``,
+``kms:KeySpec``/``KeyUsage``/``KeyOrigin``, ``kms:DataKeyPairSpec``, ``kms:SigningAlgorithm``,
+``kms:MacAlgorithm``, ``aws:SourceIp``, ``aws:CurrentTime``, ``aws:EpochTime``,
+``aws:SecureTransport``, ``aws:RequestTag/*``, ``aws:TagKeys``, ``aws:ResourceTag/*`` (the
+principal's own keys come from the policy engine). Grants are consulted when no explicit Deny
+applies: a grant for the caller (or the caller's role) that lists the operation, with its
+encryption-context constraint met, allows it.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from strongroom.errors import AwsError
+from strongroom.iam.authorize import Authorizer, Verdict, caller_of
+from strongroom.iam.policy import RequestFacts
+from strongroom.kms.domain.keys import KeyRecord
+from strongroom.kms.service import Kms, RequestContext
+from strongroom.storage import grant_repo, kms_repo
+
+__all__ = [
+    "KmsAccessControl",
+    "constraint_holds",
+    "decode_grant_token",
+    "encode_grant_token",
+    "grantee_matches",
+]
+
+_TOKEN_PREFIX = b"strongroom-grant-token/v1:"
+
+
+def encode_grant_token(grant_id: str, nonce: bytes) -> str:
+    """A grant token: names its grant; several tokens of one grant are interchangeable."""
+    return base64.urlsafe_b64encode(_TOKEN_PREFIX + grant_id.encode() + b":" + nonce).decode()
+
+
+def decode_grant_token(token: str) -> str:
+    """The grant id a token names; InvalidGrantTokenException if it is not one of ours."""
+    try:
+        raw = base64.urlsafe_b64decode(token.encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError) as exc:
+        raise AwsError("InvalidGrantTokenException", "The grant token is not valid.") from exc
+    if not raw.startswith(_TOKEN_PREFIX):
+        raise AwsError("InvalidGrantTokenException", "The grant token is not valid.")
+    grant_id = raw[len(_TOKEN_PREFIX) :].split(b":", 1)[0]
+    return grant_id.decode("ascii", "replace")
+
+
+def grantee_matches(principal_arn: str, identity_arn: str, grantee: str) -> bool:
+    """A grant to a user or role ARN applies to that user, or to that role's sessions."""
+    return grantee in (principal_arn, identity_arn)
+
+
+def constraint_holds(
+    constraints: Mapping[str, Mapping[str, str]] | None, context: Mapping[str, str] | None
+) -> bool:
+    """Encryption-context constraints: keys compare case-insensitively, values exactly."""
+    if not constraints:
+        return True
+    given = {k.lower(): v for k, v in (context or {}).items()}
+    equals = constraints.get("EncryptionContextEquals")
+    if equals is not None and {k.lower(): v for k, v in equals.items()} != given:
+        return False
+    subset = constraints.get("EncryptionContextSubset")
+    return subset is None or all(given.get(k.lower()) == v for k, v in subset.items())
+
+
+def _tags(request: Mapping[str, Any]) -> tuple[dict[str, tuple[str, ...]], tuple[str, ...]]:
+    tags = request.get("Tags")
+    keys: tuple[str, ...] = ()
+    out: dict[str, tuple[str, ...]] = {}
+    if isinstance(tags, list):
+        for tag in tags:
+            out[f"aws:RequestTag/{tag['TagKey']}"] = (tag["TagValue"],)
+        keys = tuple(t["TagKey"] for t in tags)
+    elif isinstance(request.get("TagKeys"), list):
+        keys = tuple(request["TagKeys"])
+    return out, keys
+
+
+class KmsAccessControl:
+    """The :class:`~strongroom.kms.service.KeyAuthorizer` that enforces policies and grants."""
+
+    def __init__(self, authz: Authorizer, kms: Kms, secure_transport: bool = False) -> None:
+        self._authz = authz
+        self._kms = kms
+        self._secure = "true" if secure_transport else "false"
+
+    def authorize(
+        self,
+        ctx: RequestContext,
+        action: str,
+        key: KeyRecord | None,
+        request: Mapping[str, Any],
+        encryption_context: Mapping[str, str] | None,
+        alias: str | None,
+    ) -> None:
+        tokens = request.get("GrantTokens")
+        if tokens:
+            self._check_tokens(tokens)
+        verdict = self.policy_verdict(ctx, action, key, request, encryption_context, alias)
+        if verdict.allowed:
+            return
+        if (
+            key is not None
+            and not verdict.explicit_deny
+            and self.allowing_grant(ctx, key, action[4:], encryption_context) is not None
+        ):
+            return
+        resource = key.arn if key is not None else "*"
+        raise AwsError(
+            "AccessDeniedException",
+            f"User: {ctx.principal.arn} is not authorized to perform: {action} on resource: "
+            f"{resource} {verdict.reason}",
+        )
+
+    def policy_verdict(
+        self,
+        ctx: RequestContext,
+        action: str,
+        key: KeyRecord | None,
+        request: Mapping[str, Any],
+        encryption_context: Mapping[str, str] | None = None,
+        alias: str | None = None,
+        *,
+        policy_text: str | None = None,
+    ) -> Verdict:
+        """What the key policy (or ``policy_text``) and the caller's IAM policies decide."""
+        context = self._context(ctx, key, request, encryption_context, alias)
+        facts = RequestFacts(
+            action, key.arn if key is not None else "*", caller_of(ctx.principal), context
+        )
+        if key is None and policy_text is None:
+            return self._authz.decide(ctx.principal, facts, None, ctx.account_id)
+        text = policy_text if policy_text is not None else key.policy  # type: ignore[union-attr]
+        owner = key.account_id if key is not None else ctx.account_id
+        return self._authz.decide(ctx.principal, facts, self._authz.parsed(text, "resource"), owner)
+
+    def principal_exists(self, arn: str) -> bool:
+        return self._authz.principal_exists(arn)
+
+    def allowing_grant(
+        self,
+        ctx: RequestContext,
+        key: KeyRecord,
+        operation: str,
+        encryption_context: Mapping[str, str] | None,
+    ) -> grant_repo.GrantRow | None:
+        """A grant on ``key`` that lets the caller perform ``operation``, if any."""
+        principal = ctx.principal
+        for grant in self._kms.grants(key.key_id):
+            if (
+                operation in grant.operations
+                and grantee_matches(principal.arn, principal.identity_arn, grant.grantee_principal)
+                and (operation in ("DescribeKey", "RetireGrant", "CreateGrant")
+                     or constraint_holds(grant.constraints, encryption_context))
+            ):  # fmt: skip
+                return grant
+        return None
+
+    def _check_tokens(self, tokens: Iterable[str]) -> None:
+        for token in tokens:
+            grant_id = decode_grant_token(token)
+            if self._kms.grant(grant_id) is None:
+                raise AwsError("InvalidGrantTokenException", "The grant token is not valid.")
+
+    def _context(
+        self,
+        ctx: RequestContext,
+        key: KeyRecord | None,
+        request: Mapping[str, Any],
+        encryption_context: Mapping[str, str] | None,
+        alias: str | None,
+    ) -> dict[str, tuple[str, ...]]:
+        now = time.time()
+        out: dict[str, tuple[str, ...]] = {
+            "aws:CurrentTime": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),),
+            "aws:EpochTime": (str(int(now)),),
+            "aws:SecureTransport": (self._secure,),
+        }
+        if ctx.source_ip:
+            out["aws:SourceIp"] = (ctx.source_ip,)
+        if encryption_context:
+            out["kms:EncryptionContextKeys"] = tuple(encryption_context)
+            for k, v in encryption_context.items():
+                out[f"kms:EncryptionContext:{k}"] = (v,)
+        for member, key_name in _REQUEST_KEYS:
+            value = request.get(member)
+            if isinstance(value, str):
+                out[key_name] = (value,)
+        self._grant_keys(request, out)
+        if alias is not None:
+            out["kms:RequestAlias"] = (alias,)
+        tags, tag_keys = _tags(request)
+        out.update(tags)
+        if tag_keys:
+            out["aws:TagKeys"] = tag_keys
+        if key is not None:
+            self._key_context(key, out)
+        return out
+
+    @staticmethod
+    def _grant_keys(request: Mapping[str, Any], out: dict[str, tuple[str, ...]]) -> None:
+        operations = request.get("Operations")
+        if isinstance(operations, list):
+            out["kms:GrantOperations"] = tuple(operations)
+            out["kms:GrantIsForAWSResource"] = ("false",)
+            constraints = request.get("Constraints") or {}
+            kinds = tuple(k for k in constraints if k.startswith("EncryptionContext"))
+            if kinds:
+                out["kms:GrantConstraintType"] = kinds
+
+    def _key_context(self, key: KeyRecord, out: dict[str, tuple[str, ...]]) -> None:
+        out["kms:KeySpec"] = (key.key_spec,)
+        out["kms:KeyUsage"] = (key.key_usage,)
+        out["kms:KeyOrigin"] = (key.origin,)
+        if "EncryptionAlgorithm" not in out and key.key_spec == "SYMMETRIC_DEFAULT":
+            out.setdefault("kms:EncryptionAlgorithm", ("SYMMETRIC_DEFAULT",))
+        if "ResourceAliases" in key.policy or "ResourceTag" in key.policy:
+            with self._kms.engine.connect() as conn:
+                names = kms_repo.list_aliases(
+                    conn, key.account_id, key.region, key.key_id, None, 100
+                )
+                for tag_key, tag_value in kms_repo.list_tags(conn, key.key_id):
+                    out[f"aws:ResourceTag/{tag_key}"] = (tag_value,)
+            out["kms:ResourceAliases"] = tuple(a.alias_name for a in names)
+
+
+_REQUEST_KEYS = (
+    ("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),
+    ("SigningAlgorithm", "kms:SigningAlgorithm"),
+    ("MacAlgorithm", "kms:MacAlgorithm"),
+    ("KeyPairSpec", "kms:DataKeyPairSpec"),
+    ("KeySpec", "kms:KeySpec"),
+    ("KeyUsage", "kms:KeyUsage"),
+    ("Origin", "kms:KeyOrigin"),
+)

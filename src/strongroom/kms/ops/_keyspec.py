@@ -1,0 +1,67 @@
+"""CreateKey's spec, usage and origin checks, and each new key's first material.
+
+Used by :mod:`strongroom.kms.ops.keys`; the table itself is :mod:`strongroom.kms.domain.specs`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from strongroom.crypto import kms_asymmetric, symmetric
+from strongroom.errors import AwsError
+from strongroom.kms.domain.specs import SPECS
+from strongroom.kms.ops import _common as c
+
+__all__ = ["check_origin", "new_key_id", "new_material", "spec_and_usage"]
+
+_ORIGINS = ("AWS_KMS", "EXTERNAL")
+
+
+def spec_and_usage(req: c.Request) -> tuple[str, str]:
+    """The KeySpec and KeyUsage of a CreateKey request, checked against each other."""
+    if "KeySpec" in req and "CustomerMasterKeySpec" in req:
+        raise AwsError(
+            "ValidationException", "You cannot specify KeySpec and CustomerMasterKeySpec together"
+        )
+    spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+    info = SPECS.get(spec)
+    if info is None:
+        # SM2 is for China Regions only; ML-KEM keys (Encapsulate/Decapsulate) are not offered.
+        raise AwsError("UnsupportedOperationException", f"KeySpec {spec} is not supported.")
+    usage = req.get("KeyUsage") or "ENCRYPT_DECRYPT"
+    if usage not in info.usages:
+        raise AwsError(
+            "ValidationException",
+            f"KeyUsage {usage} is not compatible with KeySpec {spec}",
+        )
+    return spec, usage
+
+
+def check_origin(req: c.Request, spec: str) -> str:
+    """The Origin of a CreateKey request (AWS_KMS or EXTERNAL)."""
+    origin = str(req.get("Origin", "AWS_KMS"))
+    if origin not in _ORIGINS:
+        # TODO(issue 6): AWS_CLOUDHSM and EXTERNAL_KEY_STORE origins.
+        raise AwsError("UnsupportedOperationException", f"Origin {origin} is not supported yet")
+    if origin == "EXTERNAL" and SPECS[spec].family not in ("symmetric", "hmac"):
+        # TODO(issue 4): importing asymmetric private keys.
+        raise AwsError(
+            "UnsupportedOperationException",
+            f"Importing key material is supported for symmetric and HMAC keys, not {spec}.",
+        )
+    return origin
+
+
+def new_key_id(multi_region: bool) -> str:
+    """A fresh key id: a UUID, or ``mrk-`` and 32 hex digits for a multi-Region key."""
+    return f"mrk-{uuid.uuid4().hex}" if multi_region else str(uuid.uuid4())
+
+
+def new_material(spec: str) -> bytes:
+    """Fresh material of ``spec``: 32 AES bytes, HMAC key bytes, or a PKCS#8 private key."""
+    info = SPECS[spec]
+    if info.family == "symmetric":
+        return symmetric.random_bytes(32)
+    if info.family == "hmac":
+        return symmetric.random_bytes(info.size)
+    return kms_asymmetric.generate_private(spec)

@@ -1,0 +1,199 @@
+"""Imported key material (BYOK): GetParametersForImport, ImportKeyMaterial,
+DeleteImportedKeyMaterial, and the scheduler's expiry pass.
+
+The import token is self-contained: expiry, wrapping algorithm and the wrapping private key,
+sealed by the root key and bound to the key's ARN, so a token of another key does not open
+(InvalidImportTokenException). Parameters are valid 24 hours. The first imported material is
+remembered (sealed) so that a reimport must bring the same material.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import struct
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from strongroom.crypto import kms_import, symmetric
+from strongroom.errors import AwsError
+from strongroom.kms.domain.keys import KeyRecord, material_id
+from strongroom.kms.domain.states import KeyState
+from strongroom.kms.ops import _common as c
+from strongroom.kms.service import Kms, RequestContext
+from strongroom.storage import kms_repo, lifecycle_repo
+from strongroom.storage.lifecycle_repo import ImportState
+
+__all__ = ["HANDLERS", "expire_due_imports"]
+
+DAY = 86_400.0
+_TOKEN_LIFETIME = DAY
+_ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
+               "RSA_AES_KEY_WRAP_SHA_256")  # fmt: skip
+_HEAD = struct.Struct(">dB")
+#: Accepted imported material lengths in bytes per key spec (HMAC: the spec's range).
+_LENGTHS = {
+    "SYMMETRIC_DEFAULT": (32, 32),
+    "HMAC_224": (28, 64),
+    "HMAC_256": (32, 64),
+    "HMAC_384": (48, 128),
+    "HMAC_512": (64, 128),
+}
+log = logging.getLogger("strongroom.kms.imports")
+
+
+def _external(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> KeyRecord:
+    rec = kms.resolve(ctx, req["KeyId"], operation, allow_alias=False, request=req)
+    if rec.origin != "EXTERNAL":
+        raise AwsError(
+            "UnsupportedOperationException",
+            f"{rec.arn} origin is {rec.origin} which is not valid for this operation.",
+        )
+    return rec
+
+
+def get_parameters_for_import(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """GetParametersForImport: an RSA wrapping public key and an import token (24 hours)."""
+    rec = _external(kms, ctx, req, "GetParametersForImport")
+    algorithm, spec = req["WrappingAlgorithm"], req["WrappingKeySpec"]
+    if algorithm not in _ALGORITHMS or spec == "SM2":
+        raise AwsError(
+            "UnsupportedOperationException",
+            f"WrappingAlgorithm {algorithm} with WrappingKeySpec {spec} is not supported.",
+        )
+    private, public = kms_import.new_wrapping_pair(spec)
+    valid_to = round(kms.clock.now() + _TOKEN_LIFETIME, 3)
+    token = _HEAD.pack(valid_to, _ALGORITHMS.index(algorithm)) + private
+    return {
+        "KeyId": rec.arn,
+        "ImportToken": kms.keystore.seal_for("import-token", rec.arn, token),
+        "PublicKey": public,
+        "ParametersValidTo": valid_to,
+    }
+
+
+def _open_token(kms: Kms, rec: KeyRecord, token: bytes) -> tuple[str, bytes]:
+    try:
+        raw = kms.keystore.open_for("import-token", rec.arn, token)
+        valid_to, index = _HEAD.unpack_from(raw)
+    except (symmetric.CryptoError, struct.error) as exc:
+        raise AwsError(
+            "InvalidImportTokenException", "The import token is invalid for this key."
+        ) from exc
+    if valid_to <= kms.clock.now():
+        raise AwsError("ExpiredImportTokenException", "The import token has expired.")
+    return _ALGORITHMS[index], raw[_HEAD.size :]
+
+
+def _expiry(kms: Kms, req: c.Request) -> tuple[str, float | None]:
+    model = req.get("ExpirationModel", "KEY_MATERIAL_EXPIRES")
+    valid_to = req.get("ValidTo")
+    if model == "KEY_MATERIAL_DOES_NOT_EXPIRE":
+        if valid_to is not None:
+            raise AwsError(
+                "ValidationException",
+                "ValidTo must not be set when ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE.",
+            )
+        return model, None
+    now = kms.clock.now()
+    if valid_to is None:
+        raise AwsError(
+            "ValidationException",
+            "ValidTo is required when ExpirationModel is KEY_MATERIAL_EXPIRES.",
+        )
+    when = valid_to.timestamp() if hasattr(valid_to, "timestamp") else float(valid_to)
+    if not now < when <= now + 365 * DAY:
+        raise AwsError(
+            "ValidationException", "ValidTo must be in the future and at most 365 days away."
+        )
+    return model, round(when, 3)
+
+
+def _unwrap(kms: Kms, rec: KeyRecord, req: c.Request) -> bytes:
+    algorithm, private = _open_token(kms, rec, req["ImportToken"])
+    try:
+        material = kms_import.unwrap_material(private, algorithm, req["EncryptedKeyMaterial"])
+    except kms_import.UnwrapFailed as exc:
+        raise AwsError(
+            "InvalidCiphertextException", "The wrapped key material could not be unwrapped."
+        ) from exc
+    low, high = _LENGTHS[rec.key_spec]
+    if not low <= len(material) <= high:
+        raise AwsError(
+            "IncorrectKeyMaterialException",
+            f"Key material for {rec.key_spec} must be {low}-{high} bytes long.",
+        )
+    return material
+
+
+def import_key_material(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """ImportKeyMaterial: the first import fixes the material; later ones must bring it again."""
+    rec = _external(kms, ctx, req, "ImportKeyMaterial")
+    model, valid_to = _expiry(kms, req)
+    material = _unwrap(kms, rec, req)
+    with kms.transaction() as conn:
+        fresh = kms.locked(conn, rec, "ImportKeyMaterial")
+        old = lifecycle_repo.get_import(conn, rec.key_id)
+        if old is not None:
+            known = kms.keystore.open_for("import-check", rec.arn, old.material_check)
+            if not hmac.compare_digest(known, material):
+                raise AwsError(
+                    "IncorrectKeyMaterialException",
+                    "The key material is not the material previously imported into this key.",
+                )
+        check = kms.keystore.seal_for("import-check", rec.arn, material)
+        lifecycle_repo.put_import(conn, ImportState(rec.key_id, check, model, valid_to, True))
+        if old is None or not old.present:
+            wrapped = kms.keystore.wrap_material(rec.arn, 1, material)
+            lifecycle_repo.add_material(conn, rec.key_id, 1, wrapped, "IMPORTED", kms.clock.now())
+        if fresh.state is KeyState.PENDING_IMPORT:
+            kms_repo.update_key(conn, fresh.replace(state=KeyState.ENABLED, current_version=1))
+    return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, 1)}
+
+
+def _remove_material(kms: Kms, key_id: str, only_expired_at: float | None) -> bool:
+    with kms.transaction() as conn:
+        rec = kms_repo.get_key(conn, key_id, for_update=True)
+        state = lifecycle_repo.get_import(conn, key_id)
+        if rec is None or state is None or not state.present:
+            return False
+        if only_expired_at is not None and (
+            state.valid_to is None or state.valid_to > only_expired_at
+        ):
+            return False
+        lifecycle_repo.delete_material(conn, key_id)
+        lifecycle_repo.put_import(
+            conn, ImportState(key_id, state.material_check, state.expiration_model, None, False)
+        )
+        if rec.state in (KeyState.ENABLED, KeyState.DISABLED):
+            kms_repo.update_key(conn, rec.replace(state=KeyState.PENDING_IMPORT))
+    return True
+
+
+def delete_imported_key_material(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
+    """DeleteImportedKeyMaterial: the key returns to PendingImport (pending deletion stays)."""
+    rec = _external(kms, ctx, req, "DeleteImportedKeyMaterial")
+    _remove_material(kms, rec.key_id, None)
+    return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, 1)}
+
+
+def expire_due_imports(kms: Kms) -> list[str]:
+    """The scheduler's expiry pass: imported material past its ValidTo is deleted."""
+    now = kms.clock.now()
+    with kms.engine.connect() as conn:
+        due = lifecycle_repo.due_expiries(conn, now)
+    expired = []
+    for key_id in due:
+        try:
+            if _remove_material(kms, key_id, now):
+                expired.append(key_id)
+        except SQLAlchemyError:
+            log.exception("expiring the material of key %s failed; the next pass retries", key_id)
+    return expired
+
+
+HANDLERS: dict[str, c.Handler] = {
+    "GetParametersForImport": get_parameters_for_import,
+    "ImportKeyMaterial": import_key_material,
+    "DeleteImportedKeyMaterial": delete_imported_key_material,
+}

@@ -1,0 +1,1 @@
+"""STS on the Strongroom endpoint (AWS Query protocol)."""

@@ -1,0 +1,160 @@
+"""STS: GetCallerIdentity and AssumeRole over the AWS Query protocol, as boto3's sts client
+speaks it (form-encoded ``Action=...&Version=2011-06-15``, XML answers, SigV4 service ``sts``)."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+from xml.sax.saxutils import escape
+
+from strongroom.api.app import QueryService
+from strongroom.api.sigv4 import SignedIdentity
+from strongroom.errors import AwsError
+from strongroom.iam.authorize import Authorizer
+from strongroom.iam.identities import IdentityStore
+from strongroom.iam.principal import Principal
+from strongroom.iam.roles import RoleStore
+
+__all__ = ["sts_service"]
+
+_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
+_ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
+_SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+_EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")
+# Query services answer authentication failures with their own codes (and 403).
+_QUERY_CODES = {
+    "InvalidSignatureException": ("SignatureDoesNotMatch", 403),
+    "UnrecognizedClientException": ("InvalidClientTokenId", 403),
+    "ExpiredTokenException": ("ExpiredToken", 400),
+    "IncompleteSignatureException": ("IncompleteSignature", 400),
+    "MissingAuthenticationTokenException": ("MissingAuthenticationToken", 403),
+    "AccessDeniedException": ("AccessDenied", 403),
+}
+_CHAINED_MAX = 3600
+
+
+def _validation(value: str, member: str, constraint: str) -> AwsError:
+    return AwsError(
+        "ValidationError",
+        f"1 validation error detected: Value '{value}' at '{member}' failed to satisfy "
+        f"constraint: {constraint}",
+    )
+
+
+def _iso(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def _xml(action: str, result: str, request_id: str) -> bytes:
+    return (
+        f'<{action}Response xmlns="{_NS}">\n'
+        f"  <{action}Result>\n{result}  </{action}Result>\n"
+        f"  <ResponseMetadata>\n    <RequestId>{request_id}</RequestId>\n"
+        f"  </ResponseMetadata>\n</{action}Response>\n"
+    ).encode()
+
+
+def _render_error(err: AwsError, request_id: str) -> tuple[bytes, int]:
+    code, status = _QUERY_CODES.get(err.code, (err.code, err.status))
+    kind = "Receiver" if status >= 500 else "Sender"
+    body = (
+        f'<ErrorResponse xmlns="{_NS}">\n  <Error>\n    <Type>{kind}</Type>\n'
+        f"    <Code>{escape(code)}</Code>\n    <Message>{escape(err.message)}</Message>\n"
+        f"  </Error>\n  <RequestId>{request_id}</RequestId>\n</ErrorResponse>\n"
+    )
+    return body.encode(), status
+
+
+def _caller_identity(who: Principal, request_id: str) -> bytes:
+    result = (
+        f"    <Arn>{escape(who.arn)}</Arn>\n    <UserId>{escape(who.unique_id)}</UserId>\n"
+        f"    <Account>{who.account_id}</Account>\n"
+    )
+    return _xml("GetCallerIdentity", result, request_id)
+
+
+class _Sts:
+    def __init__(self, identities: IdentityStore, roles: RoleStore, authz: Authorizer) -> None:
+        self._identities = identities
+        self._roles = roles
+        self._authz = authz
+
+    def call(
+        self, action: str, params: dict[str, str], who: SignedIdentity, ip: str, rid: str
+    ) -> bytes:
+        principal = self._identities.authenticate(who.access_key_id, who.session_token)
+        if action == "GetCallerIdentity":
+            return _caller_identity(principal, rid)
+        if action == "AssumeRole":
+            return self._assume_role(principal, params, ip, rid)
+        raise AwsError("InvalidAction", f"Could not find operation {action} for version 2011-06-15")
+
+    def _assume_role(self, caller: Principal, params: dict[str, str], ip: str, rid: str) -> bytes:
+        role_arn, session_name = params.get("RoleArn", ""), params.get("RoleSessionName", "")
+        if not role_arn:
+            raise _validation("null", "roleArn", "Member must not be null")
+        if not _SESSION_NAME.fullmatch(session_name):
+            raise _validation(
+                session_name, "roleSessionName",
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]* and length 2-64",
+            )  # fmt: skip
+        duration = _duration(params.get("DurationSeconds"))
+        external_id = params.get("ExternalId")
+        if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
+            raise _validation(external_id, "externalId", "Member must have length 2-1224")
+        match = _ROLE_ARN.fullmatch(role_arn)
+        role = None if match is None else self._roles.get_role(match.group(1), match.group(2))
+        context: dict[str, Any] = {"aws:SourceIp": (ip,) if ip else ()}
+        if external_id is not None:
+            context["sts:ExternalId"] = (external_id,)
+        self._authz.check_assume_role(caller, role_arn, role, context)
+        assert role is not None  # check_assume_role denies a missing role
+        limit = _CHAINED_MAX if caller.kind == "AssumedRole" else role.max_session_duration
+        if duration > limit:
+            raise AwsError(
+                "ValidationError",
+                "The requested DurationSeconds exceeds the MaxSessionDuration set for this role"
+                if caller.kind == "User"
+                else "The requested DurationSeconds exceeds the 1 hour session limit for roles "
+                "assumed by role chaining.",
+            )
+        creds = self._roles.create_session(role, session_name, duration, caller.arn)
+        session_arn = f"arn:aws:sts::{role.account_id}:assumed-role/{role.role_name}/{session_name}"
+        result = (
+            "    <Credentials>\n"
+            f"      <AccessKeyId>{creds.access_key_id}</AccessKeyId>\n"
+            f"      <SecretAccessKey>{creds.secret_access_key}</SecretAccessKey>\n"
+            f"      <SessionToken>{creds.session_token}</SessionToken>\n"
+            f"      <Expiration>{_iso(creds.expiration)}</Expiration>\n"
+            "    </Credentials>\n"
+            "    <AssumedRoleUser>\n"
+            f"      <AssumedRoleId>{role.role_id}:{escape(session_name)}</AssumedRoleId>\n"
+            f"      <Arn>{escape(session_arn)}</Arn>\n"
+            "    </AssumedRoleUser>\n"
+            "    <PackedPolicySize>0</PackedPolicySize>\n"
+        )
+        return _xml("AssumeRole", result, rid)
+
+
+def _duration(raw: str | None) -> int:
+    if raw is None:
+        return 3600
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _validation(raw, "durationSeconds", "Member must be a number") from None
+    if value < 900:
+        raise _validation(
+            raw, "durationSeconds", "Member must have value greater than or equal to 900"
+        )
+    if value > 43_200:
+        raise _validation(
+            raw, "durationSeconds", "Member must have value less than or equal to 43200"
+        )
+    return value
+
+
+def sts_service(identities: IdentityStore, roles: RoleStore, authz: Authorizer) -> QueryService:
+    """STS as a :class:`~strongroom.api.app.QueryService` (signing name ``sts``)."""
+    return QueryService("sts", _Sts(identities, roles, authz).call, _render_error)
