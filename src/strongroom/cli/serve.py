@@ -60,6 +60,12 @@ __all__ = ["register"]
     help="Worker processes sharing the port (caches stay coherent through the database).",
 )
 @click.option(
+    "--insecure-open-access",
+    is_flag=True,
+    hidden=True,
+    help="Benchmarks only: skip key policies, IAM policies and grants (a baseline).",
+)
+@click.option(
     "--clock-offset-file",
     default=None,
     envvar="STRONGROOM_CLOCK_OFFSET_FILE",
@@ -74,6 +80,7 @@ def serve(
     database_url: str | None,
     scheduler_interval: float,
     workers: int,
+    insecure_open_access: bool,
     clock_offset_file: str | None,
 ) -> None:
     """Run Strongroom: the AWS KMS API on http://HOST:PORT/."""
@@ -90,6 +97,7 @@ def serve(
         scheduler_interval=scheduler_interval,
         clock_offset_file=clock_offset_file,
         workers=workers,
+        insecure_open_access=insecure_open_access,
     )
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
