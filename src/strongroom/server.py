@@ -30,6 +30,7 @@ from strongroom.kms.authz import KmsAccessControl
 from strongroom.kms.keystores.software import SoftwareKeyStore
 from strongroom.kms.ops.imports import expire_due_imports
 from strongroom.kms.ops.keys import delete_due_keys
+from strongroom.kms.ops.multiregion import delete_due_replicas
 from strongroom.kms.ops.rotation import rotate_due_keys
 from strongroom.kms.service import Kms
 from strongroom.rootkey import load_or_create_root_key
@@ -119,6 +120,9 @@ class Scheduler:
         rotated = rotate_due_keys(self._kms)
         if rotated:
             log.info("rotated %d key(s)", len(rotated))
+        replicas = delete_due_replicas(self._kms)
+        if replicas:
+            log.info("deleted %d replica key(s) whose waiting period ended", len(replicas))
         expired = expire_due_imports(self._kms)
         if expired:
             log.info("deleted the expired imported material of %d key(s)", len(expired))

@@ -22,7 +22,7 @@ from strongroom.kms.domain.identifiers import KeyRef, alias_arn, parse_key_ref
 from strongroom.kms.domain.keys import KeyRecord, key_arn
 from strongroom.kms.domain.states import check_state
 from strongroom.kms.keystores.software import SoftwareKeyStore
-from strongroom.storage import grant_repo, kms_repo
+from strongroom.storage import grant_repo, kms_repo, replica_repo
 from strongroom.storage.engine import ChangeMonitor, write_transaction
 
 __all__ = ["KeyAuthorizer", "Kms", "OpenAccess", "RequestContext"]
@@ -117,6 +117,8 @@ class Kms:
         """Inside a write transaction: the key re-read (and locked) and its state checked
         again, so a decision made on a cached record can never overwrite a newer change."""
         fresh = kms_repo.get_key(conn, rec.key_id, for_update=True)
+        if fresh is not None and fresh.region != rec.region:
+            fresh = replica_repo.get_replica(conn, fresh, rec.region)
         if fresh is None:
             raise AwsError("NotFoundException", f"Key '{rec.arn}' does not exist")
         check_state(operation, fresh.state, fresh.arn)
@@ -137,15 +139,28 @@ class Kms:
         if len(self._keys) > _CACHE_LIMIT or len(self._materials) > _CACHE_LIMIT:
             self.invalidate()
 
-    def load_key(self, key_id: str) -> KeyRecord | None:
-        """The key's record (cached)."""
+    def load_key(self, key_id: str, region: str | None = None) -> KeyRecord | None:
+        """The key's record (cached); with ``region``, the key as seen in that region: its own
+        record, a multi-Region key's replica there, or None."""
         try:
-            return self._keys[key_id]
+            rec = self._keys[key_id]
         except KeyError:
-            pass
+            with self.engine.connect() as conn:
+                rec = kms_repo.get_key(conn, key_id)
+            self._keys[key_id] = rec
+        if rec is None or region is None or rec.region == region:
+            return rec
+        if not rec.multi_region:
+            return None
+        return self._replica(rec, region)
+
+    def _replica(self, home: KeyRecord, region: str) -> KeyRecord | None:
+        cache_key = f"{home.key_id}@{region}"
+        if cache_key in self._keys:
+            return self._keys[cache_key]
         with self.engine.connect() as conn:
-            rec = kms_repo.get_key(conn, key_id)
-        self._keys[key_id] = rec
+            rec = replica_repo.get_replica(conn, home, region)
+        self._keys[cache_key] = rec
         return rec
 
     def material(self, rec: KeyRecord, version: int) -> bytes:
@@ -158,7 +173,7 @@ class Kms:
             wrapped = kms_repo.get_material(conn, rec.key_id, version)
         if wrapped is None:
             raise AwsError("InvalidCiphertextException", "")
-        material = self.keystore.unwrap_material(rec.arn, version, wrapped)
+        material = self.keystore.unwrap_material(rec.material_arn, version, wrapped)
         self._materials[cache_key] = material
         return material
 
@@ -242,8 +257,8 @@ class Kms:
         else:
             assert ref.key_id is not None
             key_id = ref.key_id
-        rec = self.load_key(key_id)
-        if rec is None or rec.region != ref.region or rec.account_id != ref.account_id:
+        rec = self.load_key(key_id, ref.region)
+        if rec is None or rec.account_id != ref.account_id:
             arn = key_arn(ref.region, ref.account_id, key_id)
             raise AwsError("NotFoundException", f"Key '{arn}' does not exist")
         return rec
@@ -251,7 +266,4 @@ class Kms:
     def find_by_id(self, ctx: RequestContext, key_id: str) -> KeyRecord | None:
         """A key by bare id, visible in the caller's region (any account), else None."""
         self._fresh()
-        rec = self.load_key(key_id)
-        if rec is None or rec.region != ctx.region:
-            return None
-        return rec
+        return self.load_key(key_id, ctx.region)

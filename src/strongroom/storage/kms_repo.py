@@ -13,6 +13,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.domain.states import KeyState
+from strongroom.storage import replica_repo
 from strongroom.storage.schema import (
     aliases,
     grants,
@@ -127,6 +128,9 @@ def get_key(conn: Connection, key_id: str, *, for_update: bool = False) -> KeyRe
 
 def update_key(conn: Connection, rec: KeyRecord) -> None:
     """Write every mutable field of ``rec`` back."""
+    if rec.is_replica_view:  # a multi-Region replica keeps its own row
+        replica_repo.update_replica(conn, rec)
+        return
     values = _key_values(rec)
     del values["key_id"]
     conn.execute(update(keys).where(keys.c.key_id == rec.key_id).values(**values))

@@ -65,10 +65,22 @@ class KeyRecord:
     custom_key_store_id: str | None
     policy: str
     current_version: int
+    #: For a multi-Region replica, the region of the row its material is stored under.
+    home_region: str = ""
 
     @property
     def arn(self) -> str:
         return key_arn(self.region, self.account_id, self.key_id)
+
+    @property
+    def material_arn(self) -> str:
+        """The ARN that binds the key's wrapped material (its home region's ARN)."""
+        return key_arn(self.home_region or self.region, self.account_id, self.key_id)
+
+    @property
+    def is_replica_view(self) -> bool:
+        """True for a multi-Region key seen in a region other than its home row's."""
+        return bool(self.home_region) and self.home_region != self.region
 
     def replace(self, **changes: Any) -> KeyRecord:
         """A copy with ``changes`` applied."""

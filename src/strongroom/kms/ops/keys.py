@@ -128,6 +128,8 @@ def schedule_key_deletion(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Re
             ]
         )
     when = round(kms.clock.now() + days * DAY, 3)
+    target = kms.resolve(ctx, req["KeyId"], "ScheduleKeyDeletion", allow_alias=False, request=req)
+    _lifecycle.check_deletable(kms, target)
     rec = _set_state(
         kms,
         ctx,

@@ -18,6 +18,7 @@ from strongroom.kms.ops import (
     keypairs,
     keys,
     mac,
+    multiregion,
     policy,
     rotation,
     tags,
@@ -37,4 +38,5 @@ OPERATIONS: Mapping[str, _common.Handler] = {
     **keypairs.HANDLERS,
     **rotation.HANDLERS,
     **imports.HANDLERS,
+    **multiregion.HANDLERS,
 }

@@ -1,0 +1,177 @@
+"""Benchmark Strongroom's Sign (RSA_2048, ECC_NIST_P256) next to raw `cryptography` signing.
+
+In one run: a fresh ``strongroom serve --workers N`` (same process handling as bench/kms_bench.py),
+an RSA_2048 and an ECC_NIST_P256 SIGN_VERIFY key created with boto3, N distinct pre-signed Sign
+requests (random 32-byte messages, MessageType RAW) replayed with wrk for a bounded time; then
+the raw rate of `cryptography` signing the same way (same algorithm, same message size) in N
+processes for the same duration. Prints requests/s, the raw signatures/s and their ratio (both
+use N processes; wrk shares the machine with the server, not with the raw run, so the ratio is a
+lower bound on a 2-CPU machine). Goal: RSA_2048 at least 0.8 of raw.
+
+    .venv/bin/python bench/kms_sign_bench.py [--duration 10] [--workers 2] [--pin]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import multiprocessing
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import kms_bench as kb
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config as BotoConfig
+from botocore.credentials import Credentials
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+CASES = {"RSA_2048": "RSASSA_PKCS1_V1_5_SHA_256", "ECC_NIST_P256": "ECDSA_SHA_256"}
+
+
+def create_key(server: kb.Server, spec: str) -> str:
+    client = boto3.client(
+        "kms",
+        endpoint_url=server.endpoint,
+        region_name=kb.REGION,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        config=BotoConfig(retries={"max_attempts": 1}),
+    )
+    key_id = client.create_key(KeySpec=spec, KeyUsage="SIGN_VERIFY")["KeyMetadata"]["KeyId"]
+    client.sign(KeyId=key_id, Message=b"warm", SigningAlgorithm=CASES[spec])
+    return str(key_id)
+
+
+def sign_requests(server: kb.Server, key_id: str, algorithm: str, count: int, path: Path) -> None:
+    """``count`` distinct SigV4-signed Sign requests in wrk_replay.lua's record format."""
+    signer = SigV4Auth(Credentials(server.access_key, server.secret_key), "kms", kb.REGION)
+    with path.open("wb") as out:
+        for _ in range(count):
+            message = base64.b64encode(secrets.token_bytes(32)).decode()
+            body = json.dumps(
+                {"KeyId": key_id, "Message": message, "SigningAlgorithm": algorithm}
+            ).encode()
+            req = AWSRequest(
+                method="POST",
+                url=server.endpoint + "/",
+                data=body,
+                headers={
+                    "X-Amz-Target": "TrentService.Sign",
+                    "Content-Type": "application/x-amz-json-1.1",
+                },
+            )
+            signer.add_auth(req)
+            headers = {"Host": f"{kb.HOST}:{server.port}", **dict(req.headers.items())}
+            lines = ["POST /", str(len(headers))]
+            lines += [f"{name}: {value}" for name, value in headers.items()]
+            lines.append(str(len(body)))
+            out.write(("\n".join(lines) + "\n").encode() + body + b"\n")
+
+
+def run_load(
+    server: kb.Server, spec: str, settings: kb.Settings, duration: int, workdir: Path
+) -> kb.LoadResult:
+    key_id = create_key(server, spec)
+    reqfile = workdir / f"sign-{spec}.req"
+    sign_requests(server, key_id, CASES[spec], settings.signed, reqfile)
+    argv = [kb.wrk_binary(), f"-t{settings.threads}", f"-c{settings.connections}",
+            f"-d{duration}s", "--timeout", "10s", "-s", str(kb.LUA), server.endpoint + "/",
+            "--", str(reqfile)]  # fmt: skip
+    before_server = kb.cpu_seconds(kb.server_pid(server))
+    before_machine = kb.machine_busy_seconds()
+    done = subprocess.run(
+        kb.pinned(argv, settings.wrk_cpus, settings),
+        capture_output=True,
+        text=True,
+        timeout=duration + 60,
+        check=False,
+    )
+    server_cpu = kb.cpu_seconds(kb.server_pid(server)) - before_server
+    machine = kb.machine_busy_seconds() - before_machine
+    return kb.parse_wrk("strongroom", f"Sign {spec}", done, (server_cpu, 0.0, machine))
+
+
+def _raw_worker(spec: str, duration: float) -> tuple[int, float]:
+    if spec == "RSA_2048":
+        rkey = rsa.generate_private_key(65537, 2048)
+
+        def sign(m: bytes) -> Any:
+            return rkey.sign(m, padding.PKCS1v15(), hashes.SHA256())
+    else:
+        ekey = ec.generate_private_key(ec.SECP256R1())
+
+        def sign(m: bytes) -> Any:
+            return ekey.sign(m, ec.ECDSA(hashes.SHA256()))
+
+    count, start, cpu0 = 0, time.monotonic(), time.process_time()
+    while time.monotonic() - start < duration:
+        for _ in range(20):
+            sign(os.urandom(32))
+        count += 20
+    return count, time.process_time() - cpu0
+
+
+def raw_rate(spec: str, processes: int, duration: float) -> tuple[float, float]:
+    """(signatures/s over ``processes`` processes, signatures per CPU second)."""
+    with multiprocessing.Pool(processes) as pool:
+        start = time.monotonic()
+        parts = pool.starmap(_raw_worker, [(spec, duration)] * processes)
+        wall = time.monotonic() - start
+    total = sum(p[0] for p in parts)
+    cpu = sum(p[1] for p in parts)
+    return total / min(wall, duration), total / cpu if cpu else 0.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load (1..120)")
+    parser.add_argument("--workers", type=int, default=2, help="serve --workers / raw processes")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--signed", type=int, default=2000, help="distinct signed requests")
+    parser.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 120 or not 1 <= args.workers <= 16:
+        parser.error("--duration must be 1..120 and --workers 1..16")
+    kb.wrk_binary()
+    settings = kb.make_settings(
+        argparse.Namespace(
+            threads=args.threads, connections=args.connections, duration=args.duration,
+            warmup=0, signed=args.signed, pin=args.pin, workers=args.workers,
+        )
+    )  # fmt: skip
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="kms-sign-bench-") as tmp:
+        workdir = Path(tmp)
+        with kb.strongroom(settings, workdir / "serve.log") as server:
+            for spec in CASES:
+                run_load(server, spec, settings, 2, workdir)  # warm-up
+                result = run_load(server, spec, settings, args.duration, workdir)
+                rows.append((spec, result))
+        raws = {spec: raw_rate(spec, args.workers, args.duration) for spec in CASES}
+    print(f"Sign via strongroom serve --workers {args.workers} (wrk -t{args.threads} "
+          f"-c{args.connections} -d{args.duration}s) vs raw cryptography in {args.workers} "
+          f"processes; {'; '.join(settings.notes) or 'no pinning'}")  # fmt: skip
+    print(f"{'spec':<14}{'server req/s':>14}{'p50 ms':>9}{'non2xx':>8}{'raw sig/s':>12}"
+          f"{'ratio':>8}")  # fmt: skip
+    failed = False
+    for spec, r in rows:
+        raw = raws[spec][0]
+        print(f"{spec:<14}{r.rps:>14,.0f}{r.p50_ms:>9.2f}{r.non2xx:>8}{raw:>12,.0f}"
+              f"{r.rps / raw:>8.2f}")  # fmt: skip
+        failed |= r.non2xx > 0 or r.socket_errors > 0
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
