@@ -19,9 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from sqlalchemy import Engine
+
 from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
+from strongroom.audit.lookup_service import cloudtrail_service
+from strongroom.audit.store import TrailStore
+from strongroom.audit.trail import Trail
 from strongroom.clock import Clock, OffsetFileClock, SystemClock
+from strongroom.crypto.audit_sign import load_or_create_signer
 from strongroom.iam.authorize import Authorizer
 from strongroom.iam.identities import IdentityStore
 from strongroom.iam.roles import RoleStore
@@ -33,6 +39,7 @@ from strongroom.kms.ops.keys import delete_due_keys
 from strongroom.kms.ops.multiregion import delete_due_replicas
 from strongroom.kms.ops.rotation import rotate_due_keys
 from strongroom.kms.service import Kms
+from strongroom.metrics.serve_metrics import ServeMetrics
 from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import ChangeMonitor, open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
@@ -66,6 +73,8 @@ class Config:
     clock_offset_file: str | None = None
     workers: int = 1
     insecure_open_access: bool = False
+    #: benchmarks only: no audit trail at all (the trail-off baseline of bench/audit_bench.py)
+    insecure_no_audit_trail: bool = False
 
     @property
     def effective_database_url(self) -> str:
@@ -149,9 +158,12 @@ class Runtime:
     scheduler: Scheduler
     clock: Clock
     monitor: ChangeMonitor
+    trail: Trail | None = None
 
     def close(self) -> None:
         """Release the database connections (the runtime is not used afterwards)."""
+        if self.trail is not None:
+            self.trail.close()
         self.monitor.close()
         self.kms.engine.dispose()
 
@@ -195,18 +207,38 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
         kms.authorizer = KmsAccessControl(authz, kms)
     else:
         log.warning("ACCESS CONTROL IS OFF: every authenticated caller may use every key")
-    verifier = Verifier(identities.lookup_secret, frozenset({"kms", "sts"}))
+    verifier = Verifier(identities.lookup_secret, frozenset({"kms", "sts", "cloudtrail"}))
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
+    trail = _trail(config, engine, identities)
+    services = [
+        kms_service(kms, identities),
+        cloudtrail_service(engine, identities, authz, config.account_id),
+    ]
+    known = {s.signing_name: s.shapes.operations for s in services}
+    metrics = ServeMetrics(engine, {**known, "sts": frozenset({"AssumeRole", "GetCallerIdentity"})})
     app = App(
-        [kms_service(kms, identities)],
+        services,
         verifier,
         time.time,
         query_services=[sts_service(identities, roles, authz)],
         on_startup=scheduler.start,
         on_shutdown=scheduler.stop,
         before_request=monitor.refresh,
+        audit=trail,
+        observe=metrics.observe,
+        metrics_page=metrics.page,
     )
-    return Runtime(config, app, kms, identities, roles, scheduler, domain_clock, monitor)
+    return Runtime(config, app, kms, identities, roles, scheduler, domain_clock, monitor, trail)
+
+
+def _trail(config: Config, engine: Engine, identities: IdentityStore) -> Trail | None:
+    """The audit trail every call goes through (in the service's own database)."""
+    if config.insecure_no_audit_trail:
+        log.warning("THE AUDIT TRAIL IS OFF: calls are not recorded (benchmark baseline only)")
+        return None
+    store = TrailStore(engine, load_or_create_signer(config.data_dir))
+    store.ensure_head()
+    return Trail(store, config.account_id, identities.principal)
 
 
 CONFIG_ENV = "STRONGROOM_SERVE_CONFIG"

@@ -95,7 +95,7 @@ def test_clock_skew(server: Server, shift: int, text: str) -> None:
 def test_scope_service_must_be_kms(server: Server) -> None:
     _, out = _call(server, "TrentService.ListKeys", b"{}", service="s3")
     assert out["__type"] == "InvalidSignatureException"
-    assert "kms" in out["message"]
+    assert "scoped to correct service" in out["message"]
 
 
 def test_missing_authorization(server: Server) -> None:

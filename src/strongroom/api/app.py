@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import msgspec
 
 from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity, Verifier
+from strongroom.audit.sink import AuditedCall, AuditSink
 from strongroom.errors import AwsError
 
 __all__ = ["MAX_BODY", "App", "QueryService", "Service", "ServiceCall"]
@@ -87,6 +89,9 @@ class App:
         on_startup: Callable[[], Awaitable[None]] | None = None,
         on_shutdown: Callable[[], Awaitable[None]] | None = None,
         before_request: Callable[[], None] | None = None,
+        audit: AuditSink | None = None,
+        observe: Callable[[str, str, str, float], None] | None = None,
+        metrics_page: Callable[[], tuple[bytes, bytes]] | None = None,
     ) -> None:
         self._services: Mapping[str, Service] = {s.target_prefix: s for s in services}
         self._query: Mapping[str, QueryService] = {q.signing_name: q for q in query_services or []}
@@ -96,6 +101,12 @@ class App:
         self._before_request = before_request
         self._on_startup = on_startup
         self._on_shutdown = on_shutdown
+        #: every call (verified or not, failed or not) is recorded here before it is answered
+        self._audit = audit
+        #: (service, operation, outcome, seconds) for metrics; operation '' if unknown
+        self._observe = observe
+        #: GET /metrics: () -> (content type, body)
+        self._metrics_page = metrics_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -118,29 +129,46 @@ class App:
                 return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "GET" and scope["path"] == "/metrics" and self._metrics_page:
+            content_type, body = self._metrics_page()
+            await _respond(send, 200, content_type, body, b"")
+            return
         request_id = self._request_ids.next()
+        started = time.perf_counter()
         if self._before_request is not None:
             self._before_request()
         query = self._query_flavour(scope)
         content_type = _XML_TYPE if query is not None else _JSON_TYPE
+        client = scope.get("client")
+        call = AuditedCall(request_id, time.time(), client[0] if client else "", scope["headers"])
         try:
             raw = await _read_body(scope, receive)
             if query is not None:
-                status, body = self._handle_query(scope, raw, request_id)
+                status, body = await self._handle_query(scope, raw, call)
             else:
-                status, body = self._handle(scope, raw, request_id)
+                status, body = await self._handle(scope, raw, call)
         except AwsError as err:
-            if query is not None:
-                body, status = query.render_error(err, request_id)
-            else:
-                status, body = err.status, _error_body(err.code, err.message)
-        headers = [
-            (b"content-type", content_type),
-            (b"content-length", str(len(body)).encode()),
-            (b"x-amzn-requestid", request_id.encode()),
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+            call.error = err
+            status, body = self._render_error(err, query, request_id)
+        if self._audit is not None:
+            try:
+                await self._audit.outcome(call)
+            except AwsError as err:  # the trail is down: the answer must not leave
+                call.error = err
+                status, body = self._render_error(err, query, request_id)
+        if self._observe is not None:
+            outcome = "ok" if call.error is None else call.error.code
+            self._observe(call.service, call.operation, outcome, time.perf_counter() - started)
+        await _respond(send, status, content_type, body, request_id.encode())
+
+    @staticmethod
+    def _render_error(
+        err: AwsError, query: QueryService | None, request_id: str
+    ) -> tuple[int, bytes]:
+        if query is not None:
+            body, status = query.render_error(err, request_id)
+            return status, body
+        return err.status, _error_body(err.code, err.message)
 
     def _query_flavour(self, scope: Scope) -> QueryService | None:
         """The Query service a form-encoded request without X-Amz-Target is for, if any."""
@@ -169,20 +197,22 @@ class App:
             self._now(),
         )
 
-    def _handle_query(self, scope: Scope, raw: bytes, request_id: str) -> tuple[int, bytes]:
-        identity = self._verify(scope, raw)
+    async def _handle_query(self, scope: Scope, raw: bytes, call: AuditedCall) -> tuple[int, bytes]:
+        identity = call.identity = self._verify(scope, raw)
         service = self._query.get(identity.service)
         if service is None:
             raise AwsError("InvalidAction", "This endpoint serves no such Query service")
+        call.service = service.signing_name
         try:
             params = dict(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
         except UnicodeDecodeError as exc:
             raise AwsError("MalformedQueryString", "The request body is not UTF-8") from exc
-        client = scope.get("client")
         action = params.pop("Action", "")
         params.pop("Version", None)
+        call.operation, call.request = action[:128], params
+        await self._before_effect(call)
         try:
-            body = service.call(action, params, identity, client[0] if client else "", request_id)
+            body = service.call(action, params, identity, call.source_ip, call.request_id)
         except AwsError:
             raise
         except Exception:
@@ -190,10 +220,16 @@ class App:
             raise AwsError("InternalFailure", "An internal error occurred.") from None
         return 200, body
 
-    def _handle(self, scope: Scope, raw: bytes, request_id: str) -> tuple[int, bytes]:
+    async def _before_effect(self, call: AuditedCall) -> None:
+        """For a call that may change state: its intent entry is durable before it runs."""
+        if self._audit is not None and self._audit.needs_intent(call.service, call.operation):
+            await self._audit.intent(call)
+
+    async def _handle(self, scope: Scope, raw: bytes, call: AuditedCall) -> tuple[int, bytes]:
         headers = scope["headers"]
-        identity = self._verify(scope, raw)
+        identity = call.identity = self._verify(scope, raw)
         service, operation = self._target(headers)
+        call.service, call.operation = service.signing_name, operation
         if service.signing_name != identity.service:
             raise AwsError(
                 "InvalidSignatureException",
@@ -206,16 +242,16 @@ class App:
                 "SerializationException",
                 "Start of structure or map found where not expected, or the body is not valid JSON",
             ) from exc
-        request = service.shapes.parse_input(operation, decoded)
-        client = scope.get("client")
-        source_ip = client[0] if client else ""
+        request = call.request = service.shapes.parse_input(operation, decoded)
+        await self._before_effect(call)
         try:
-            result = service.call(operation, request, identity, source_ip, request_id)
+            result = service.call(operation, request, identity, call.source_ip, call.request_id)
         except AwsError:
             raise
         except Exception:
             log.exception("internal error in %s", operation)
             raise AwsError(service.internal_error, "An internal error occurred.") from None
+        call.response = result
         return 200, _encoder.encode(result)
 
     def _target(self, headers: list[tuple[bytes, bytes]]) -> tuple[Service, str]:
@@ -224,7 +260,7 @@ class App:
             if name == b"x-amz-target":
                 target = value.decode("latin-1")
                 break
-        prefix, _, operation = target.partition(".")
+        prefix, _, operation = target.rpartition(".")
         service = self._services.get(prefix)
         if service is None or operation not in service.shapes.operations:
             raise AwsError(
@@ -244,6 +280,16 @@ def _scope_service(headers: list[tuple[bytes, bytes]]) -> str:
                 if len(scope) == 5:
                     return scope[3].decode("latin-1")
     return ""
+
+
+async def _respond(
+    send: Send, status: int, content_type: bytes, body: bytes, request_id: bytes
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    if request_id:
+        headers.append((b"x-amzn-requestid", request_id))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _error_body(code: str, message: str) -> bytes:

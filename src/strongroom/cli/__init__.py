@@ -14,11 +14,12 @@ def main() -> None:
 
 
 def _register() -> None:
-    from strongroom.cli import hsm, iam, serve
+    from strongroom.cli import audit, hsm, iam, serve
 
     serve.register(main)
     iam.register(main)
     hsm.register(main)
+    audit.register(main)
 
 
 _register()

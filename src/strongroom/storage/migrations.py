@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Engine, inspect, select
 
+from strongroom.storage import audit_schema as _audit_schema  # noqa: F401  (registers its tables)
 from strongroom.storage import schema
 
 __all__ = ["MIGRATIONS", "Migration", "apply_migrations", "current_version"]
@@ -60,6 +61,11 @@ MIGRATIONS: Sequence[Migration] = (
             "kms_multi_region",
             "kms_replicas",
         ),
+    ),
+    (
+        4,
+        "audit trail: hash-chained events, signed digests, HSM audit logs",
+        _create("audit_events", "audit_digests", "audit_head", "audit_hsm_logs"),
     ),
 )
 

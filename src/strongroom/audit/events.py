@@ -1,0 +1,201 @@
+"""Turning a call into a CloudTrail-shaped event (the record the trail stores and hashes).
+
+The shape is CloudTrail's for KMS management events: eventVersion, userIdentity, eventTime,
+eventSource, eventName, awsRegion, sourceIPAddress, userAgent, requestParameters,
+responseElements, errorCode/errorMessage, requestID, eventID, readOnly, resources, eventType,
+managementEvent, recipientAccountId, eventCategory. Parameters pass the allow-lists of
+:mod:`strongroom.audit.redact`; nothing else of the request or response is kept.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from strongroom.audit.redact import READ_ONLY, allowed_request, allowed_response
+from strongroom.audit.sink import AuditedCall
+from strongroom.iam.principal import Principal
+
+__all__ = ["EVENT_VERSION", "Columns", "event_from_call", "iso_time", "source_of"]
+
+EVENT_VERSION = "1.08"
+_PREFIXES = {
+    "TrentService": "kms",
+    "BaldrApiService": "cloudhsm",
+    "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail",
+}
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
+_CREDENTIAL = re.compile(rb"Credential=([^/,\s]*)/[^/]*/([^/]*)/([^/,\s]*)/")
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """The indexed copies of an event's fields (LookupEvents filters on these)."""
+
+    event_id: str
+    event_time: float
+    event_name: str
+    event_source: str
+    read_only: bool
+    username: str
+    access_key_id: str
+    resource_type: str
+    resource_name: str
+
+
+def iso_time(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+def source_of(service: str) -> str:
+    return f"{service}.amazonaws.com" if service else "unknown"
+
+
+def _header(call: AuditedCall, name: bytes) -> str:
+    for key, value in call.headers:
+        if key == name:
+            return value.decode("latin-1")
+    return ""
+
+
+def _claimed(call: AuditedCall) -> tuple[str, str, str]:
+    """(access key id, region, service) as the request claims them, verified or not."""
+    if call.identity is not None:
+        who = call.identity
+        return who.access_key_id, who.region, who.service
+    match = _CREDENTIAL.search(dict(call.headers).get(b"authorization", b""))
+    if match is None:
+        return "", "", ""
+    akid, region, service = (part.decode("latin-1") for part in match.groups())
+    return akid, region, service
+
+
+def _user_identity(principal: Principal | None, akid: str) -> dict[str, Any]:
+    if principal is None:
+        return {
+            "type": "Unknown",
+            "principalId": "",
+            "arn": "",
+            "accountId": "",
+            "accessKeyId": akid,
+        }
+    identity: dict[str, Any] = {
+        "type": "AssumedRole" if principal.kind == "AssumedRole" else "IAMUser",
+        "principalId": principal.unique_id,
+        "arn": principal.arn,
+        "accountId": principal.account_id,
+        "accessKeyId": principal.access_key_id,
+    }
+    if principal.kind == "AssumedRole":
+        identity["sessionContext"] = {
+            "sessionIssuer": {
+                "type": "Role",
+                "principalId": principal.unique_id.split(":", 1)[0],
+                "arn": principal.identity_arn,
+                "accountId": principal.account_id,
+                "userName": principal.name,
+            }
+        }
+    else:
+        identity["userName"] = principal.name
+    return identity
+
+
+def _key_arn(call: AuditedCall, region: str, account: str) -> str:
+    response = call.response or {}
+    for value in (response.get("KeyId"), (response.get("KeyMetadata") or {}).get("Arn")):
+        if isinstance(value, str) and value.startswith("arn:"):
+            return value
+    requested = (call.request or {}).get("KeyId") or (call.request or {}).get("TargetKeyId")
+    if isinstance(requested, str):
+        if requested.startswith("arn:aws:kms:"):
+            return requested
+        if _UUID.fullmatch(requested):
+            return f"arn:aws:kms:{region}:{account}:key/{requested}"
+    return ""
+
+
+def event_from_call(
+    call: AuditedCall, principal: Principal | None, account: str
+) -> tuple[dict[str, Any], Columns]:
+    """The CloudTrail event of a finished (or failed) call, and its indexed columns."""
+    akid, region, scoped = _claimed(call)
+    service = call.service or _PREFIXES.get(_header(call, b"x-amz-target").rpartition(".")[0], "")
+    service = service or scoped
+    operation = call.operation or _header(call, b"x-amz-target").rpartition(".")[2][:128]
+    account_id = principal.account_id if principal is not None else account
+    event_id = str(uuid.uuid4())
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": _user_identity(principal, akid),
+        "eventTime": iso_time(call.time),
+        "eventSource": source_of(service),
+        "eventName": operation or "Unknown",
+        "awsRegion": region,
+        "sourceIPAddress": call.source_ip,
+        "userAgent": _header(call, b"user-agent")[:512],
+        "requestParameters": allowed_request(service, operation, call.request),
+        "responseElements": allowed_response(service, operation, call.response),
+    }
+    if call.error is not None:
+        event["errorCode"] = call.error.code
+        event["errorMessage"] = call.error.message
+    arn = _key_arn(call, region, account_id) if service == "kms" else ""
+    resources = [{"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}] if arn else []
+    event.update(
+        requestID=call.request_id,
+        eventID=event_id,
+        readOnly=operation in READ_ONLY,
+        resources=resources,
+        eventType="AwsApiCall",
+        managementEvent=True,
+        recipientAccountId=account_id,
+        eventCategory="Management",
+    )
+    username = ""
+    if principal is not None:
+        username = principal.session_name or principal.name
+    columns = Columns(
+        event_id,
+        call.time,
+        event["eventName"],
+        event["eventSource"],
+        event["readOnly"],
+        username,
+        akid[:128],
+        "AWS::KMS::Key" if arn else "",
+        arn,
+    )
+    return event, columns
+
+
+def service_event(
+    source: str, name: str, account: str, region: str, details: Mapping[str, Any], now: float
+) -> tuple[dict[str, Any], Columns]:
+    """An event the service itself raises (an alarm's state change), not an API call."""
+    event_id = str(uuid.uuid4())
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": {"type": "AWSService", "invokedBy": source},
+        "eventTime": iso_time(now),
+        "eventSource": source,
+        "eventName": name,
+        "awsRegion": region,
+        "sourceIPAddress": source,
+        "userAgent": source,
+        "requestParameters": None,
+        "responseElements": None,
+        "serviceEventDetails": dict(details),
+        "eventID": event_id,
+        "readOnly": False,
+        "resources": [],
+        "eventType": "AwsServiceEvent",
+        "managementEvent": True,
+        "recipientAccountId": account,
+        "eventCategory": "Management",
+    }
+    return event, Columns(event_id, now, name, source, False, "", "", "", "")

@@ -1,0 +1,161 @@
+"""The trail's storage: appending a batch atomically, reading entries and digests back.
+
+One batch is one write transaction: lock the head row, number and chain the entries, insert
+them and the batch's signed digest, move the head. Several processes (``serve --workers N``, or
+several hosts on one PostgreSQL) therefore append to one gapless chain: SQLite serialises write
+transactions (``BEGIN IMMEDIATE``), PostgreSQL serialises them on the head row
+(``SELECT ... FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from strongroom.audit.chain import GENESIS, digest_body, digest_hash, entry_hash
+from strongroom.audit.events import Columns
+from strongroom.crypto.audit_sign import TrailSigner
+from strongroom.storage.audit_schema import audit_digests, audit_events, audit_head
+from strongroom.storage.engine import write_transaction
+
+__all__ = ["DigestRow", "EntryRow", "NewEntry", "TrailStore"]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEntry:
+    kind: str  # "event", "intent"
+    body: bytes
+    columns: Columns
+
+
+@dataclass(frozen=True, slots=True)
+class EntryRow:
+    seq: int
+    kind: str
+    body: bytes
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    seq: int
+    first_seq: int
+    last_seq: int
+    body: bytes
+    signature: str
+    hash: str
+
+
+class TrailStore:
+    """Append and read the trail in the database behind ``engine``."""
+
+    def __init__(self, engine: Engine, signer: TrailSigner | None = None) -> None:
+        self.engine = engine
+        self._signer = signer
+
+    def ensure_head(self) -> None:
+        with self.engine.begin() as conn:
+            if conn.execute(select(audit_head.c.id)).first() is None:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(
+                            insert(audit_head).values(
+                                id=1, seq=0, hash=GENESIS, digest_seq=0, digest_hash=GENESIS
+                            )
+                        )
+                except IntegrityError:
+                    pass  # another process made it first
+
+    def append(self, entries: Sequence[NewEntry]) -> int:
+        """Chain, sign and commit ``entries`` as one batch; return the last seq."""
+        assert self._signer is not None, "a read-only TrailStore cannot append"
+        with write_transaction(self.engine) as conn:
+            head = conn.execute(
+                select(audit_head).where(audit_head.c.id == 1).with_for_update()
+            ).one()
+            seq, chain, rows = head.seq, head.hash, []
+            for entry in entries:
+                seq += 1
+                chain = entry_hash(chain, seq, entry.kind, entry.body)
+                c = entry.columns
+                rows.append(
+                    {
+                        "seq": seq,
+                        "kind": entry.kind,
+                        "event_id": c.event_id,
+                        "event_time": c.event_time,
+                        "event_name": c.event_name,
+                        "event_source": c.event_source,
+                        "read_only": c.read_only,
+                        "username": c.username,
+                        "access_key_id": c.access_key_id,
+                        "resource_type": c.resource_type,
+                        "resource_name": c.resource_name,
+                        "body": entry.body.decode("utf-8"),
+                        "hash": chain,
+                    }
+                )
+            conn.execute(insert(audit_events), rows)
+            digest_seq = head.digest_seq + 1
+            body = digest_body(
+                {
+                    "digestSeq": digest_seq,
+                    "firstSeq": head.seq + 1,
+                    "lastSeq": seq,
+                    "lastHash": chain,
+                    "prevDigestHash": head.digest_hash,
+                    "time": round(time.time(), 3),
+                    "key": self._signer.fingerprint,
+                }
+            )
+            signature = self._signer.sign(body).hex()
+            dhash = digest_hash(body, signature)
+            conn.execute(
+                insert(audit_digests).values(
+                    seq=digest_seq,
+                    first_seq=head.seq + 1,
+                    last_seq=seq,
+                    body=body.decode("utf-8"),
+                    signature=signature,
+                    hash=dhash,
+                )
+            )
+            conn.execute(
+                update(audit_head)
+                .where(audit_head.c.id == 1)
+                .values(seq=seq, hash=chain, digest_seq=digest_seq, digest_hash=dhash)
+            )
+        return int(seq)
+
+    def entries(self, after: int = 0, chunk: int = 2000) -> Iterator[EntryRow]:
+        """Every entry in seq order, read in chunks."""
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(
+                    select(
+                        audit_events.c.seq,
+                        audit_events.c.kind,
+                        audit_events.c.body,
+                        audit_events.c.hash,
+                    )
+                    .where(audit_events.c.seq > after)
+                    .order_by(audit_events.c.seq)
+                    .limit(chunk)
+                ).all()
+            for row in rows:
+                yield EntryRow(row.seq, row.kind, row.body.encode("utf-8"), row.hash)
+            if len(rows) < chunk:
+                return
+            after = rows[-1].seq
+
+    def digests(self) -> list[DigestRow]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(audit_digests).order_by(audit_digests.c.seq)).all()
+        return [
+            DigestRow(r.seq, r.first_seq, r.last_seq, r.body.encode("utf-8"), r.signature, r.hash)
+            for r in rows
+        ]

@@ -1,0 +1,1 @@
+"""Prometheus metrics of ``serve`` (the CloudWatch role): requests, latencies, key counts."""

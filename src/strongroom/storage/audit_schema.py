@@ -1,0 +1,71 @@
+"""The audit trail's tables (issue 7), on the shared :data:`strongroom.storage.schema.metadata`.
+
+``audit_events`` is the hash-chained trail: one row per entry (an API call's event, the intent
+entry a state-changing call makes durable before it runs, an alarm state change), numbered
+gaplessly by ``seq``; ``body`` is the canonical JSON the chain hashes, the other columns are
+copies kept for LookupEvents' indexes. ``audit_digests`` holds the signed digests, one per
+committed batch, chained by ``prev_hash``. ``audit_head`` is a single row (id 1) naming the chain
+head; writers lock it, which serialises batches across processes on PostgreSQL (SQLite's
+``BEGIN IMMEDIATE`` does so already). ``audit_hsm_logs`` keeps each HSM's own audit log, one
+stream per (cluster, HSM), gapless by the node's sequence number.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
+
+from strongroom.storage.schema import metadata
+
+__all__ = ["audit_digests", "audit_events", "audit_head", "audit_hsm_logs"]
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(8), nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("event_time", Float, nullable=False),
+    Column("event_name", String(128), nullable=False),
+    Column("event_source", String(64), nullable=False),
+    Column("read_only", Boolean, nullable=False),
+    Column("username", String(128), nullable=False),
+    Column("access_key_id", String(128), nullable=False),
+    Column("resource_type", String(64), nullable=False),
+    Column("resource_name", String(2048), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_events_time", "event_time"),
+    Index("ix_audit_events_event_id", "event_id"),
+)
+
+audit_digests = Table(
+    "audit_digests",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("first_seq", BigInteger, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("signature", String(128), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("digest_seq", BigInteger, nullable=False),
+    Column("digest_hash", String(64), nullable=False),
+)
+
+audit_hsm_logs = Table(
+    "audit_hsm_logs",
+    metadata,
+    Column("cluster_id", String(64), primary_key=True),
+    Column("hsm_id", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("event_time", Float, nullable=False),
+    Column("collected_at", Float, nullable=False),
+    Column("body", Text, nullable=False),
+)
