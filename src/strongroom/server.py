@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -27,12 +28,15 @@ from strongroom.audit.lookup_service import cloudtrail_service
 from strongroom.audit.store import TrailStore
 from strongroom.audit.trail import Trail
 from strongroom.clock import Clock, OffsetFileClock, SystemClock
+from strongroom.cloudhsm.binding import cloudhsm_service
+from strongroom.cloudhsm.control import ClusterControl
 from strongroom.crypto.audit_sign import load_or_create_signer
 from strongroom.iam.authorize import Authorizer
 from strongroom.iam.identities import IdentityStore
 from strongroom.iam.roles import RoleStore
 from strongroom.kms.api.binding import kms_service
 from strongroom.kms.authz import KmsAccessControl
+from strongroom.kms.keystores.cloudhsm import CloudHsmKeyStores
 from strongroom.kms.keystores.software import SoftwareKeyStore
 from strongroom.kms.ops.imports import expire_due_imports
 from strongroom.kms.ops.keys import delete_due_keys
@@ -207,12 +211,17 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
         kms.authorizer = KmsAccessControl(authz, kms)
     else:
         log.warning("ACCESS CONTROL IS OFF: every authenticated caller may use every key")
-    verifier = Verifier(identities.lookup_secret, frozenset({"kms", "sts", "cloudtrail"}))
+    verifier = Verifier(
+        identities.lookup_secret, frozenset({"kms", "sts", "cloudtrail", "cloudhsm"})
+    )
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
+    control = ClusterControl(engine, config.data_dir, domain_clock.now)
+    kms.cloudhsm = CloudHsmKeyStores(control, root)
     trail = _trail(config, engine, identities)
     services = [
         kms_service(kms, identities),
         cloudtrail_service(engine, identities, authz, config.account_id),
+        cloudhsm_service(control, identities, None if config.insecure_open_access else authz),
     ]
     known = {s.signing_name: s.shapes.operations for s in services}
     metrics = ServeMetrics(engine, {**known, "sts": frozenset({"AssumeRole", "GetCallerIdentity"})})
@@ -221,14 +230,24 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
         verifier,
         time.time,
         query_services=[sts_service(identities, roles, authz)],
-        on_startup=scheduler.start,
-        on_shutdown=scheduler.stop,
+        on_startup=_chain(scheduler.start, control.astart),
+        on_shutdown=_chain(scheduler.stop, control.astop),
         before_request=monitor.refresh,
         audit=trail,
         observe=metrics.observe,
         metrics_page=metrics.page,
     )
     return Runtime(config, app, kms, identities, roles, scheduler, domain_clock, monitor, trail)
+
+
+def _chain(*steps: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+    """Run lifespan hooks in order."""
+
+    async def run() -> None:
+        for step in steps:
+            await step()
+
+    return run
 
 
 def _trail(config: Config, engine: Engine, identities: IdentityStore) -> Trail | None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import msgspec
 
+from strongroom.hsm._channel import HsmUnavailable
 from strongroom.hsm._client_base import ClientBase
 from strongroom.hsm.audit import AuditRecord
 
@@ -28,12 +29,18 @@ class AdminCalls(ClientBase):
 
     async def login(self, username: str, password: str, role: str = "crypto-user") -> None:
         """Log in on every node; later calls carry the session."""
+        args = {"username": username, "role": role, "password": password}
+        last: HsmUnavailable | None = None
         for link in self._links:
             link.token = None
-            raw = await self._on(
-                link, "login", {"username": username, "role": role, "password": password}
-            )
+            try:
+                raw = await self._on(link, "login", args)
+            except HsmUnavailable as exc:  # a dead node: the others carry the load
+                last = exc
+                continue
             link.token = msgspec.msgpack.decode(raw, type=dict[str, Any])["token"]
+        if last is not None and not self.logged_in:
+            raise last
 
     async def logout(self) -> None:
         """Log out on every node (session keys are destroyed)."""

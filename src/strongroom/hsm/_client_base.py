@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from strongroom.hsm._channel import Channel, HsmClientError, HsmUnavailable, NodeAddress
+from strongroom.hsm.errors import ErrorCode
 from strongroom.hsm.objects import parse_ref
 
 __all__ = ["ClientBase", "KeyInfo"]
@@ -35,6 +36,11 @@ _IDEMPOTENT = frozenset(
         "audit_read",
         "cluster_csr",
     }
+)
+
+# Answers that mean "ask another node": the key or session is not (yet) on this one.
+_TRY_NEXT = frozenset(
+    {int(ErrorCode.KEY_NOT_FOUND), int(ErrorCode.NOT_LOGGED_IN), int(ErrorCode.SESSION_EXPIRED)}
 )
 
 
@@ -118,6 +124,7 @@ class ClientBase:
         ]
         self._context = ssl_context
         self._timeout = timeout
+        self._turn = itertools.count()
 
     async def close(self) -> None:
         """Close every connection (sessions stay until logout or timeout)."""
@@ -145,19 +152,47 @@ class ClientBase:
         return resp.result
 
     async def call(self, op: str, args: Mapping[str, Any] | None = None) -> msgspec.Raw:
-        """One request to the first node that answers; returns the raw result."""
-        last: HsmUnavailable | None = None
-        for link in self._links:
+        """One request to the next node in turn that answers; returns the raw result."""
+        return (await self.call_on_any(op, args))[1]
+
+    async def call_on_any(
+        self, op: str, args: Mapping[str, Any] | None = None
+    ) -> tuple[int, msgspec.Raw]:
+        """Spread requests across nodes (round robin) and fail over: to the next node when one
+        is unreachable, or lacks the key or the session (a node replaced or still syncing).
+        Returns the index of the node that answered and its raw result."""
+        last: Exception | None = None
+        start = next(self._turn) % len(self._links)
+        for i in range(len(self._links)):
+            index = (start + i) % len(self._links)
             try:
-                return await self._on(link, op, args or {})
+                return index, await self._on(self._links[index], op, args or {})
             except HsmUnavailable as exc:
+                last = exc
+            except HsmClientError as exc:
+                if exc.code not in _TRY_NEXT or len(self._links) == 1:
+                    raise
                 last = exc
         assert last is not None
         raise last
 
+    async def call_on(self, index: int, op: str, args: Mapping[str, Any] | None = None) -> Any:
+        """One request to one node, decoded."""
+        return msgspec.msgpack.decode(await self._on(self._links[index], op, args or {}))
+
     async def fanout(self, op: str, args: Mapping[str, Any] | None = None) -> msgspec.Raw:
-        """The same request to every node; fails if any node refuses."""
-        results = [await self._on(link, op, args or {}) for link in self._links]
+        """The same request to every reachable node; fails if any node refuses, or if none
+        is reachable."""
+        results: list[msgspec.Raw] = []
+        last: HsmUnavailable | None = None
+        for link in self._links:
+            try:
+                results.append(await self._on(link, op, args or {}))
+            except HsmUnavailable as exc:
+                last = exc
+        if not results:
+            assert last is not None
+            raise last
         return results[0]
 
     async def _typed(self, kind: type[T], op: str, args: Mapping[str, Any] | None = None) -> T:

@@ -18,11 +18,14 @@ import click
 
 from strongroom.hsm.cli_common import CliState, b64, expand_variadic, state
 from strongroom.hsm.cli_crypto import crypto
+from strongroom.hsm.cli_discovery import cluster_nodes
 from strongroom.hsm.cli_keys import key
 from strongroom.hsm.client import HsmClientError
 
 __all__ = ["commands", "hsm_cli", "run"]
 
+_DISCOVERY_OPTIONS = ("--cluster-id", "--endpoint-url", "--region")
+_CONNECTION_OPTIONS = ("--node", "--node-cert", "--trust-anchor", "--timeout", *_DISCOVERY_OPTIONS)
 _NO_AUTO_LOGIN = {("cluster", "activate"), ("login",), ("logout",), ("interactive",)}
 _ROLES = click.Choice(["admin", "crypto-user"])
 
@@ -195,12 +198,15 @@ def _emit(code: int, data: Any) -> None:
 
 def _split_connection(argv: list[str]) -> tuple[CliState, list[str]]:
     st = CliState(nodes=[])
+    found: dict[str, str] = {}
     i = 0
-    while i < len(argv) and argv[i] in ("--node", "--node-cert", "--trust-anchor", "--timeout"):
+    while i < len(argv) and argv[i] in _CONNECTION_OPTIONS:
         if i + 1 >= len(argv):
             raise click.UsageError(f"{argv[i]} needs a value")
         opt, value = argv[i], argv[i + 1]
-        if opt == "--node":
+        if opt in _DISCOVERY_OPTIONS:
+            found[opt] = value
+        elif opt == "--node":
             st.nodes.append(value)
         elif opt == "--node-cert":
             st.node_cert = value
@@ -209,6 +215,10 @@ def _split_connection(argv: list[str]) -> tuple[CliState, list[str]]:
         else:
             st.timeout = float(value)
         i += 2
+    if "--cluster-id" in found:
+        st.nodes.extend(
+            cluster_nodes(found["--cluster-id"], found.get("--endpoint-url"), found.get("--region"))
+        )
     return st, argv[i:]
 
 
@@ -265,5 +275,6 @@ def run(argv: list[str]) -> int:
 )
 @click.argument("argv", nargs=-1, type=click.UNPROCESSED)
 def hsm_cli(argv: tuple[str, ...]) -> None:
-    """CloudHSM-CLI-style client: [--node H:P ...] [--node-cert F | --trust-anchor F] COMMAND."""
+    """CloudHSM-CLI-style client: [--node H:P ... | --cluster-id ID [--endpoint-url URL]
+    [--region R]] [--node-cert F | --trust-anchor F] COMMAND."""
     sys.exit(run(list(argv)))

@@ -10,15 +10,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from strongroom.hsm._channel import HsmClientError
+from strongroom.hsm._channel import HsmClientError, HsmUnavailable
 from strongroom.hsm._client_admin import AdminCalls
 from strongroom.hsm._client_base import KeyInfo
+from strongroom.hsm._replicate import Replication
 from strongroom.hsm.errors import ErrorCode
 
 __all__ = ["AsyncHsmClient", "KeyInfo"]
 
 
-class AsyncHsmClient(AdminCalls):
+class AsyncHsmClient(Replication, AdminCalls):
     """Typed asyncio client for one or more HSM nodes."""
 
     async def __aenter__(self) -> AsyncHsmClient:
@@ -47,7 +48,8 @@ class AsyncHsmClient(AdminCalls):
             "share": list(share_with),
             "session": session,
         }
-        return KeyInfo.from_wire(await self._typed(dict[str, Any], "key_generate_symmetric", args))
+        out = await self._create("key_generate_symmetric", args, ["key-reference"])
+        return KeyInfo.from_wire(out)
 
     async def generate_aes_key(
         self, label: str, length_bytes: int = 32, extractable: bool = False
@@ -83,7 +85,7 @@ class AsyncHsmClient(AdminCalls):
             "share": list(share_with),
             "session": session,
         }
-        out = await self._typed(dict[str, Any], "key_generate_pair", args)
+        out = await self._create("key_generate_pair", args, ["public_key", "private_key"])
         return KeyInfo.from_wire(out["public_key"]), KeyInfo.from_wire(out["private_key"])
 
     async def find_keys(self, filters: Mapping[str, str] | None = None) -> list[KeyInfo]:
@@ -103,8 +105,21 @@ class AsyncHsmClient(AdminCalls):
         return keys[0]
 
     async def delete_key(self, ref: int) -> None:
-        """``key delete``."""
-        await self.call("key_delete", {"ref": ref})
+        """``key delete`` on every node that holds the key."""
+        found: HsmClientError | None = None
+        deleted = 0
+        for index in range(len(self._links)):
+            try:
+                await self.call_on(index, "key_delete", {"ref": ref})
+                deleted += 1
+            except HsmUnavailable:
+                continue
+            except HsmClientError as exc:
+                if exc.code != ErrorCode.KEY_NOT_FOUND:
+                    raise
+                found = exc
+        if not deleted:
+            raise found or HsmClientError(ErrorCode.KEY_NOT_FOUND, "no such key")
 
     async def share_key(self, ref: int, username: str) -> KeyInfo:
         """``key share``."""

@@ -20,6 +20,8 @@ __all__ = [
     "FindArgs",
     "GeneratePairArgs",
     "GenerateSymmetricArgs",
+    "JoinExportArgs",
+    "JoinImportArgs",
     "KeyRefArgs",
     "LoginArgs",
     "MacArgs",
@@ -174,3 +176,17 @@ class CloneExportArgs(_Args):
 
 class CloneImportArgs(_Args):
     blob: bytes
+
+
+class JoinExportArgs(_Args):
+    offer: bytes
+
+
+class JoinImportArgs(_Args):
+    sender: bytes
+    nonce: bytes
+    sealed: bytes
+    signature: bytes
+    certificate: str
+    trust_anchor: str
+    expected_trust_anchor: str

@@ -76,6 +76,7 @@ class Node:
         self.executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="hsm-work")
         self._handles: dict[int, Handle] = {}
         self.zeroize_requested = False
+        self.join_secret: bytes | None = None
         self.on_certificate_change: Callable[[], None] = lambda: None
         fresh = not self.store.exists
         if fresh:

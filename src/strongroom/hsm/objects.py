@@ -7,6 +7,7 @@ view (:func:`describe`) never contains key material.
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import msgspec
@@ -104,8 +105,12 @@ class KeyTable:
         return len(self._keys)
 
     def next_ref(self) -> int:
-        """A reference not used before on this node."""
-        return max(self._keys, default=FIRST_REF - 1) + 1
+        """A fresh reference, random so that keys made on different nodes of one cluster at
+        the same time do not collide when they are replicated."""
+        while True:
+            ref = FIRST_REF + secrets.randbelow(1 << 40)
+            if ref not in self._keys:
+                return ref
 
     def all(self) -> list[KeyObject]:
         """Every key, by reference."""

@@ -94,6 +94,8 @@ class Kms:
         self.engine = engine
         self.authorizer: KeyAuthorizer = authorizer or OpenAccess()
         self.keystore = keystore
+        #: the CloudHSM key stores (a ``CloudHsmKeyStores``), set by the composition root
+        self.cloudhsm: Any = None
         self.clock = clock
         self._monitor = monitor
         self._generation = -1

@@ -67,6 +67,11 @@ MIGRATIONS: Sequence[Migration] = (
         "audit trail: hash-chained events, signed digests, HSM audit logs",
         _create("audit_events", "audit_digests", "audit_head", "audit_hsm_logs"),
     ),
+    (
+        5,
+        "CloudHSM clusters and HSMs, KMS custom key stores",
+        _create("cloudhsm_clusters", "cloudhsm_hsms", "kms_custom_key_stores"),
+    ),
 )
 
 

@@ -23,6 +23,9 @@ from sqlalchemy import (
 __all__ = [
     "access_keys",
     "aliases",
+    "cloudhsm_clusters",
+    "cloudhsm_hsms",
+    "custom_key_stores",
     "grants",
     "import_state",
     "key_materials",
@@ -227,4 +230,42 @@ replicas = Table(
     Column("created", Float, nullable=False),
     Column("deletion_date", Float, nullable=True),
     Column("pending_window_days", Integer, nullable=True),
+)
+
+# --- migration 5: CloudHSM clusters, their HSMs, and KMS custom key stores ------------------
+
+cloudhsm_clusters = Table(
+    "cloudhsm_clusters",
+    metadata,
+    Column("cluster_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False, index=True),
+    Column("region", String(32), nullable=False),
+    Column("state", String(32), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+cloudhsm_hsms = Table(
+    "cloudhsm_hsms",
+    metadata,
+    Column("hsm_id", String(32), primary_key=True),
+    Column("cluster_id", String(32), nullable=False, index=True),
+    Column("state", String(32), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("document", Text, nullable=False),
+)
+
+custom_key_stores = Table(
+    "kms_custom_key_stores",
+    metadata,
+    Column("store_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False, index=True),
+    Column("region", String(32), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("cluster_id", String(32), nullable=False),
+    Column("trust_anchor", Text, nullable=False),
+    Column("password_wrapped", LargeBinary, nullable=False),
+    Column("connection_state", String(16), nullable=False),
+    Column("error_code", String(64), nullable=True),
+    Column("created", Float, nullable=False),
 )

@@ -9,7 +9,7 @@ from strongroom.kms.domain import ciphertext
 from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.domain.states import check_state
 from strongroom.kms.ops import _common as c
-from strongroom.kms.ops import asymmetric
+from strongroom.kms.ops import asymmetric, custom_key_stores
 from strongroom.kms.service import Kms, RequestContext
 
 __all__ = ["HANDLERS"]
@@ -34,8 +34,12 @@ def _symmetric(rec: KeyRecord, algorithm: str | None) -> None:
 
 
 def _seal(kms: Kms, rec: KeyRecord, plaintext: bytes, context: dict[str, str] | None) -> bytes:
-    material = kms.material(rec, rec.current_version)
     aad = ciphertext.canonical_context(context)
+    if rec.origin == "AWS_CLOUDHSM" and rec.custom_key_store_id is not None:
+        return custom_key_stores.seal(
+            kms, rec.key_id, rec.arn, rec.custom_key_store_id, plaintext, aad
+        )
+    material = kms.material(rec, rec.current_version)
     return kms.keystore.encrypt(rec.key_id, rec.current_version, material, plaintext, aad)
 
 
@@ -67,6 +71,8 @@ def _open(
         if rec is not None:
             kms.authorize(ctx, rec, operation, request=req, encryption_context=context)
             check_state(operation, rec.state, rec.arn)
+    if rec is not None and head.kind == ciphertext.KIND_CLOUDHSM and rec.custom_key_store_id:
+        return rec, 1, _open_in_cluster(kms, rec, rec.custom_key_store_id, head, context)
     if rec is None or head.kind != ciphertext.KIND_SOFTWARE:
         raise AwsError("InvalidCiphertextException", _INVALID)
     _symmetric(rec, None)
@@ -78,6 +84,20 @@ def _open(
     except symmetric.CryptoError as exc:
         raise AwsError("InvalidCiphertextException", _INVALID) from exc
     return rec, head.material_version, plaintext
+
+
+def _open_in_cluster(
+    kms: Kms,
+    rec: KeyRecord,
+    store_id: str,
+    head: ciphertext.BlobHeader,
+    context: dict[str, str] | None,
+) -> bytes:
+    aad = ciphertext.canonical_context(context)
+    try:
+        return custom_key_stores.open_blob(kms, rec.arn, store_id, head, aad)
+    except symmetric.CryptoError as exc:
+        raise AwsError("InvalidCiphertextException", _INVALID) from exc
 
 
 def encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
@@ -210,11 +230,8 @@ def generate_random(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response
             ["Value null at 'numberOfBytes' failed to satisfy constraint: Member must not be null"]
         )
     if "CustomKeyStoreId" in req:
-        # TODO(issue 6): random bytes from a CloudHSM key store; until then none exists.
-        raise AwsError(
-            "CustomKeyStoreNotFoundException",
-            f"Custom key store {req['CustomKeyStoreId']} does not exist",
-        )
+        store_id = req["CustomKeyStoreId"]
+        return {"Plaintext": custom_key_stores.random_bytes(kms, ctx, store_id, count)}
     return {"Plaintext": symmetric.random_bytes(count)}
 
 

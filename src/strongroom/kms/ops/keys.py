@@ -11,7 +11,7 @@ from strongroom.errors import AwsError, validation_error
 from strongroom.kms.domain.keys import KeyRecord, default_policy
 from strongroom.kms.domain.states import KeyState
 from strongroom.kms.ops import _common as c
-from strongroom.kms.ops import _keyspec, _lifecycle
+from strongroom.kms.ops import _keyspec, _lifecycle, custom_key_stores
 from strongroom.kms.ops.policy import check_policy_document
 from strongroom.kms.service import Kms, RequestContext
 from strongroom.storage import kms_repo
@@ -26,12 +26,8 @@ def create_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """CreateKey."""
     kms.authorize(ctx, None, "CreateKey", request=req)
     spec, usage = _keyspec.spec_and_usage(req)
-    if "CustomKeyStoreId" in req:
-        # TODO(issue 6): custom key stores; until then no store exists.
-        raise AwsError(
-            "CustomKeyStoreNotFoundException",
-            f"Custom key store {req['CustomKeyStoreId']} does not exist",
-        )
+    if "CustomKeyStoreId" in req or req.get("Origin") == "AWS_CLOUDHSM":
+        return custom_key_stores.create_cloudhsm_key(kms, ctx, req, spec, usage)
     origin = _keyspec.check_origin(req, spec)
     multi_region = bool(req.get("MultiRegion"))
     policy = req.get("Policy")

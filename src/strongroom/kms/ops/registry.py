@@ -13,6 +13,7 @@ from strongroom.kms.ops import (
     aliases,
     asymmetric,
     crypto,
+    custom_key_stores,
     grants,
     imports,
     keypairs,
@@ -29,6 +30,7 @@ __all__ = ["OPERATIONS"]
 OPERATIONS: Mapping[str, _common.Handler] = {
     **keys.HANDLERS,
     **crypto.HANDLERS,
+    **custom_key_stores.HANDLERS,
     **aliases.HANDLERS,
     **tags.HANDLERS,
     **policy.HANDLERS,

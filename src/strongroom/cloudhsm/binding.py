@@ -1,0 +1,58 @@
+"""CloudHSM on the wire: the ``BaldrApiService`` target prefix (SigV4 service ``cloudhsm``),
+each call authorized as ``cloudhsm:<Operation>`` by the caller's identity policies."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from strongroom.api.app import Service
+from strongroom.api.shapes import ServiceShapes
+from strongroom.api.sigv4 import SignedIdentity
+from strongroom.cloudhsm.control import ClusterControl
+from strongroom.cloudhsm.ops import OPERATIONS, CallerContext
+from strongroom.errors import AwsError
+from strongroom.iam.authorize import Authorizer, caller_of
+from strongroom.iam.identities import IdentityStore
+from strongroom.iam.policy.facts import RequestFacts
+
+__all__ = ["cloudhsm_service"]
+
+_REGION = re.compile(r"([a-z]+-){2,3}\d+")
+
+
+def cloudhsm_service(
+    control: ClusterControl, identities: IdentityStore, authz: Authorizer | None
+) -> Service:
+    """The cloudhsmv2 :class:`~strongroom.api.app.Service`."""
+    model = ServiceShapes.load("cloudhsmv2")
+
+    def call(
+        operation: str, request: dict[str, Any], who: SignedIdentity, source_ip: str, rid: str
+    ) -> dict[str, Any]:
+        principal = identities.authenticate(who.access_key_id, who.session_token)
+        if not _REGION.fullmatch(who.region):
+            raise AwsError(
+                "InvalidSignatureException", "Credential should be scoped to a valid region."
+            )
+        handler = OPERATIONS.get(operation)
+        if handler is None:
+            raise AwsError("CloudHsmServiceException", f"{operation} is not supported")
+        if authz is not None:
+            facts = RequestFacts(f"cloudhsm:{operation}", "*", caller_of(principal))
+            verdict = authz.decide(principal, facts, None, principal.account_id)
+            if not verdict.allowed:
+                raise AwsError(
+                    "CloudHsmAccessDeniedException",
+                    f"User: {principal.arn} is not authorized to perform: "
+                    f"cloudhsm:{operation} {verdict.reason}",
+                )
+        return handler(control, CallerContext(principal.account_id, who.region), request)
+
+    return Service(
+        "BaldrApiService",
+        "cloudhsm",
+        model,
+        call,
+        internal_error="CloudHsmInternalFailureException",
+    )

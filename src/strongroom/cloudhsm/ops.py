@@ -1,0 +1,216 @@
+"""The ``cloudhsmv2`` operations (handlers take the control plane, the caller and the request).
+
+Handlers validate and record intent; the control loop (:mod:`strongroom.cloudhsm.control`) makes
+it happen. Errors are the model's: CloudHsmInvalidRequestException for a wrong state or bad
+parameter, CloudHsmResourceNotFoundException for an unknown id.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from strongroom.cloudhsm import domain as d
+from strongroom.cloudhsm.control import ClusterControl, new_hsm
+from strongroom.cloudhsm.domain import Cluster, bad_request, not_found
+from strongroom.crypto.cluster_join import check_signed_csr
+
+__all__ = ["OPERATIONS", "CallerContext"]
+
+
+@dataclass(frozen=True)
+class CallerContext:
+    account_id: str
+    region: str
+
+
+Handler = Callable[[ClusterControl, CallerContext, dict[str, Any]], dict[str, Any]]
+
+
+def _cluster(control: ClusterControl, ctx: CallerContext, cluster_id: str) -> Cluster:
+    found = control.cluster(cluster_id)
+    if found is None or found.account_id != ctx.account_id or found.state == d.DELETED:
+        raise not_found(f"Cluster {cluster_id} not found")
+    return found
+
+
+def _retention(policy: dict[str, Any] | None, default: int) -> int:
+    if not policy:
+        return default
+    try:
+        days = int(policy.get("Value", ""))
+    except ValueError:
+        days = 0
+    if policy.get("Type") != "DAYS" or not 7 <= days <= 379:
+        raise bad_request("BackupRetentionPolicy must be Type DAYS with a Value from 7 to 379")
+    return days
+
+
+def create_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
+    """CreateCluster: a new cluster (UNINITIALIZED once created) in the given subnets."""
+    subnets: dict[str, str] = {}
+    for subnet in req["SubnetIds"]:
+        az = d.subnet_zone(subnet, ctx.region)
+        if az in subnets.values():
+            raise bad_request("Only one subnet per Availability Zone may be given")
+        subnets[subnet] = az
+    if req.get("SourceBackupId"):
+        raise not_found(f"Backup {req['SourceBackupId']} not found")
+    hsm_type = req["HsmType"]
+    if hsm_type not in ("hsm1.medium", "hsm2m.medium"):
+        raise bad_request(f"HsmType {hsm_type} is not supported")
+    cluster = Cluster(
+        cluster_id=d.new_id("cluster"),
+        account_id=ctx.account_id,
+        region=ctx.region,
+        hsm_type=hsm_type,
+        state=d.CREATE_IN_PROGRESS,
+        subnets=subnets,
+        created=control.now(),
+        retention_days=_retention(req.get("BackupRetentionPolicy"), 90),
+        mode=req.get("Mode", "FIPS" if hsm_type == "hsm1.medium" else "NON_FIPS"),
+        network_type=req.get("NetworkType", "IPV4"),
+        tags={t["Key"]: t["Value"] for t in req.get("TagList", [])},
+    )
+    control.save_cluster(cluster)
+    return {"Cluster": cluster.wire([])}
+
+
+def _matches(cluster: Cluster, filters: dict[str, list[str]]) -> bool:
+    tests = {
+        "clusterIds": cluster.cluster_id,
+        "vpcIds": d.VPC_ID,
+        "states": cluster.state,
+    }
+    for name, values in filters.items():
+        if name not in tests:
+            raise bad_request(f"Unknown filter {name}")
+        if tests[name] not in values:
+            return False
+    return True
+
+
+def describe_clusters(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
+    """DescribeClusters: filtered, paginated (MaxResults 1–25, NextToken)."""
+    filters = req.get("Filters", {})
+    found = [c for c in control.clusters(ctx.account_id) if _matches(c, filters)]
+    if "states" not in filters:
+        found = [c for c in found if c.state != d.DELETED]
+    start = 0
+    if req.get("NextToken"):
+        try:
+            start = int(base64.urlsafe_b64decode(req["NextToken"]).decode())
+        except ValueError:
+            raise bad_request("Invalid NextToken") from None
+    limit = req.get("MaxResults", 25)
+    page = found[start : start + limit]
+    out: dict[str, Any] = {
+        "Clusters": [c.wire(control.hsms(c.cluster_id)) for c in page],
+    }
+    if start + limit < len(found):
+        out["NextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+    return out
+
+
+def initialize_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
+    """InitializeCluster: check the customer-signed certificate and trust anchor, then claim."""
+    cluster = _cluster(control, ctx, req["ClusterId"])
+    if cluster.state != d.UNINITIALIZED or not cluster.csr:
+        raise bad_request(
+            f"Cluster {cluster.cluster_id} must be UNINITIALIZED with an ACTIVE HSM to be "
+            f"initialized; it is {cluster.state}"
+        )
+    problem = check_signed_csr(req["SignedCert"], req["TrustAnchor"], cluster.csr)
+    if problem:
+        raise bad_request(f"Invalid certificate: {problem}")
+    with control.lock:
+        cluster = _cluster(control, ctx, req["ClusterId"])
+        cluster.cluster_certificate = req["SignedCert"]
+        cluster.trust_anchor = req["TrustAnchor"]
+        cluster.state = d.INITIALIZE_IN_PROGRESS
+        cluster.state_message = (
+            "Cluster is initializing. State will change to INITIALIZED upon completion."
+        )
+        control.save_cluster(cluster)
+    return {"State": cluster.state, "StateMessage": cluster.state_message}
+
+
+def modify_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
+    """ModifyCluster: the backup retention policy (and HsmType, which must stay the same)."""
+    with control.lock:
+        cluster = _cluster(control, ctx, req["ClusterId"])
+        if "HsmType" in req and req["HsmType"] != cluster.hsm_type:
+            raise bad_request("Changing the HSM type is not supported by this Strongroom version")
+        cluster.retention_days = _retention(
+            req.get("BackupRetentionPolicy"), cluster.retention_days
+        )
+        control.save_cluster(cluster)
+    return {"Cluster": cluster.wire(control.hsms(cluster.cluster_id))}
+
+
+def delete_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
+    """DeleteCluster: only a cluster without HSMs."""
+    with control.lock:
+        cluster = _cluster(control, ctx, req["ClusterId"])
+        if control.hsms(cluster.cluster_id):
+            raise bad_request(
+                f"Cluster {cluster.cluster_id} has HSMs; delete them before the cluster"
+            )
+        cluster.state = d.DELETE_IN_PROGRESS
+        cluster.state_message = "The cluster is being deleted."
+        control.save_cluster(cluster)
+    return {"Cluster": cluster.wire([])}
+
+
+def create_hsm(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
+    """CreateHsm: a new HSM (a node process) in one of the cluster's AZs."""
+    with control.lock:
+        cluster = _cluster(control, ctx, req["ClusterId"])
+        az = req["AvailabilityZone"]
+        subnet = next((s for s, z in cluster.subnets.items() if z == az), None)
+        if subnet is None:
+            raise bad_request(f"Availability zone {az} is not in the cluster's subnet mapping")
+        if cluster.state not in (d.UNINITIALIZED, d.INITIALIZED, d.ACTIVE):
+            raise bad_request(f"Cannot add an HSM to a cluster in state {cluster.state}")
+        if len(control.hsms(cluster.cluster_id)) >= 28:
+            raise bad_request("A cluster has at most 28 HSMs")
+        hsm = new_hsm(cluster, az, subnet, control.now())
+        if req.get("IpAddress"):
+            hsm.eni_ip = req["IpAddress"]
+        control.save_hsm(hsm)
+    return {"Hsm": hsm.wire()}
+
+
+def delete_hsm(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
+    """DeleteHsm: by exactly one of HsmId, EniId, EniIp."""
+    given = [k for k in ("HsmId", "EniId", "EniIp") if req.get(k)]
+    if len(given) != 1:
+        raise bad_request("Specify exactly one of HsmId, EniId and EniIp")
+    field = {"HsmId": "hsm_id", "EniId": "eni_id", "EniIp": "eni_ip"}[given[0]]
+    with control.lock:
+        cluster = _cluster(control, ctx, req["ClusterId"])
+        hsm = next(
+            (h for h in control.hsms(cluster.cluster_id) if getattr(h, field) == req[given[0]]),
+            None,
+        )
+        if hsm is None:
+            raise not_found(f"HSM {req[given[0]]} not found in {cluster.cluster_id}")
+        hsm.state = d.DELETE_IN_PROGRESS
+        control.save_hsm(hsm)
+    return {"HsmId": hsm.hsm_id}
+
+
+from strongroom.cloudhsm.ops_meta import META_OPERATIONS  # noqa: E402
+
+OPERATIONS: dict[str, Handler] = {
+    "CreateCluster": create_cluster,
+    "DescribeClusters": describe_clusters,
+    "InitializeCluster": initialize_cluster,
+    "ModifyCluster": modify_cluster,
+    "DeleteCluster": delete_cluster,
+    "CreateHsm": create_hsm,
+    "DeleteHsm": delete_hsm,
+    **META_OPERATIONS,
+}

@@ -1,0 +1,150 @@
+"""The authenticated key exchange that lets a new HSM join a cluster.
+
+A fresh node offers an ephemeral X25519 public key. A member of the cluster answers with its own
+ephemeral key, the cluster state sealed with AES-256-GCM under an HKDF-SHA256 key of the shared
+secret (bound to both public keys), and an ECDSA signature over the whole transcript made with
+the cluster key — the key the customer's CA certified. The joiner checks the certificate against
+the trust anchor it was told to expect and the signature before it opens the state, so only a
+holder of the cluster key can hand out the masking key, and only the holder of the offer's
+private key can read it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = [
+    "JoinEnvelope",
+    "JoinRejected",
+    "check_signed_csr",
+    "new_offer",
+    "open_join",
+    "seal_join",
+]
+
+_INFO = b"strongroom cluster join v1"
+
+
+class JoinRejected(Exception):
+    """The envelope is not from a holder of the certified cluster key, or was altered."""
+
+
+@dataclass(frozen=True, slots=True)
+class JoinEnvelope:
+    """What travels from the member to the joiner (all public except through the seal)."""
+
+    sender_public: bytes
+    nonce: bytes
+    sealed: bytes
+    signature: bytes
+
+
+def new_offer() -> tuple[bytes, bytes]:
+    """A fresh ephemeral X25519 key pair: (private raw, public raw)."""
+    key = X25519PrivateKey.generate()
+    raw = key.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return raw, key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+
+
+def _key(shared: bytes, sender: bytes, receiver: bytes) -> bytes:
+    return HKDF(hashes.SHA256(), 32, None, _INFO + sender + receiver).derive(shared)
+
+
+def _transcript(sender: bytes, receiver: bytes, nonce: bytes, sealed: bytes) -> bytes:
+    return _INFO + sender + receiver + nonce + sealed
+
+
+def seal_join(cluster_key_der: bytes, offer_public: bytes, payload: bytes) -> JoinEnvelope:
+    """Seal ``payload`` for the offer's holder and sign it with the cluster key."""
+    signer = serialization.load_der_private_key(cluster_key_der, password=None)
+    if not isinstance(signer, ec.EllipticCurvePrivateKey):
+        raise JoinRejected("the cluster key must be an EC key")
+    mine = X25519PrivateKey.generate()
+    sender = mine.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    try:
+        shared = mine.exchange(X25519PublicKey.from_public_bytes(offer_public))
+    except ValueError:
+        raise JoinRejected("malformed offer") from None
+    nonce = os.urandom(12)
+    sealed = AESGCM(_key(shared, sender, offer_public)).encrypt(nonce, payload, sender)
+    signature = signer.sign(
+        _transcript(sender, offer_public, nonce, sealed), ec.ECDSA(hashes.SHA256())
+    )
+    return JoinEnvelope(sender, nonce, sealed, signature)
+
+
+def open_join(offer_private: bytes, envelope: JoinEnvelope, cluster_cert_pem: str) -> bytes:
+    """Verify the signature against the cluster certificate, then open the payload.
+
+    The caller checks separately that the certificate chains to the expected trust anchor and
+    carries the cluster key found in the payload.
+    """
+    try:
+        mine = X25519PrivateKey.from_private_bytes(offer_private)
+        cert = x509.load_pem_x509_certificate(cluster_cert_pem.encode())
+        public = cert.public_key()
+        if not isinstance(public, ec.EllipticCurvePublicKey):
+            raise JoinRejected("the cluster certificate must carry an EC key")
+        receiver = mine.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
+        public.verify(
+            envelope.signature,
+            _transcript(envelope.sender_public, receiver, envelope.nonce, envelope.sealed),
+            ec.ECDSA(hashes.SHA256()),
+        )
+        shared = mine.exchange(X25519PublicKey.from_public_bytes(envelope.sender_public))
+        key = _key(shared, envelope.sender_public, receiver)
+        return AESGCM(key).decrypt(envelope.nonce, envelope.sealed, envelope.sender_public)
+    except (InvalidSignature, InvalidTag, ValueError):
+        raise JoinRejected("the join envelope failed verification") from None
+
+
+def check_signed_csr(cert_pem: str, anchor_pem: str, csr_pem: str) -> str:
+    """InitializeCluster's checks; returns '' if all pass, else why not.
+
+    The trust anchor must be a self-signed CA certificate (Basic Constraints, CA true); it must
+    have signed ``cert_pem`` directly; and ``cert_pem`` must carry the CSR's public key.
+    """
+    if len(cert_pem) > 5000 or len(anchor_pem) > 5000:
+        return "certificates are limited to 5000 characters"
+    try:
+        anchor = x509.load_pem_x509_certificate(anchor_pem.encode())
+        cert = x509.load_pem_x509_certificate(cert_pem.encode())
+        csr = x509.load_pem_x509_csr(csr_pem.encode())
+    except ValueError:
+        return "the certificates must be PEM-encoded X.509"
+    try:
+        constraints = anchor.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        return "the trust anchor lacks the Basic Constraints extension"
+    if not constraints.ca or anchor.subject != anchor.issuer:
+        return "the trust anchor is not a self-signed CA certificate"
+    try:
+        anchor.verify_directly_issued_by(anchor)
+    except (InvalidSignature, ValueError, TypeError):
+        return "the trust anchor is not self-signed"
+    try:
+        cert.verify_directly_issued_by(anchor)
+    except (InvalidSignature, ValueError, TypeError):
+        return "the signed certificate was not issued by the trust anchor"
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if cert.public_key().public_bytes(der, spki) != csr.public_key().public_bytes(der, spki):
+        return "the signed certificate does not carry the cluster CSR's public key"
+    return ""
