@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
 from strongroom.audit.lookup_service import cloudtrail_service
-from strongroom.audit.store import TrailStore
+from strongroom.audit.store import TrailStore, open_trail_engine
 from strongroom.audit.trail import Trail
 from strongroom.clock import Clock, OffsetFileClock, SystemClock
 from strongroom.cloudhsm.binding import cloudhsm_service
@@ -217,10 +217,11 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
     control = ClusterControl(engine, config.data_dir, domain_clock.now)
     kms.cloudhsm = CloudHsmKeyStores(control, root)
-    trail = _trail(config, engine, identities)
+    trail_engine = open_trail_engine(config.data_dir, config.database_url)
+    trail = _trail(config, trail_engine, identities)
     services = [
         kms_service(kms, identities),
-        cloudtrail_service(engine, identities, authz, config.account_id),
+        cloudtrail_service(trail_engine, identities, authz, config.account_id),
         cloudhsm_service(control, identities, None if config.insecure_open_access else authz),
     ]
     known = {s.signing_name: s.shapes.operations for s in services}
@@ -251,7 +252,7 @@ def _chain(*steps: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None
 
 
 def _trail(config: Config, engine: Engine, identities: IdentityStore) -> Trail | None:
-    """The audit trail every call goes through (in the service's own database)."""
+    """The audit trail every call goes through (see :func:`open_trail_engine`)."""
     if config.insecure_no_audit_trail:
         log.warning("THE AUDIT TRAIL IS OFF: calls are not recorded (benchmark baseline only)")
         return None

@@ -23,7 +23,7 @@ FIELDS = {
 
 
 def _events(env: AuditEnv) -> list[dict[str, Any]]:
-    with sqlite3.connect(env.server.data_dir / "strongroom.db") as conn:
+    with sqlite3.connect(env.server.data_dir / "audit.db") as conn:
         rows = conn.execute("SELECT body FROM audit_events WHERE kind='event' ORDER BY seq")
         return [json.loads(body) for (body,) in rows]
 
@@ -94,7 +94,7 @@ def test_every_call_one_event_no_secrets(audit_env: AuditEnv) -> None:
     assert unsigned["eventName"] == "Encrypt" and unsigned["userIdentity"]["type"] == "Unknown"
     # No secret anywhere in the database files (WAL included), in any encoding.
     raw = b"".join(
-        p.read_bytes() for p in env.server.data_dir.glob("strongroom.db*") if p.is_file()
+        p.read_bytes() for p in env.server.data_dir.glob("*.db*") if p.is_file()
     )
     for secret_bytes in (CANARY, data_key):
         for form in (secret_bytes, base64.b64encode(secret_bytes), secret_bytes.hex().encode()):

@@ -30,7 +30,7 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def _tampered(pristine: Path, tmp_path: Path, change: Callable[[sqlite3.Connection], None]) -> Path:
     copy = tmp_path / "data"
     shutil.copytree(pristine, copy)
-    with sqlite3.connect(copy / "strongroom.db") as conn:
+    with sqlite3.connect(copy / "audit.db") as conn:
         change(conn)
     return copy
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -19,10 +20,34 @@ from sqlalchemy.exc import IntegrityError
 from strongroom.audit.chain import GENESIS, digest_body, digest_hash, entry_hash
 from strongroom.audit.events import Columns
 from strongroom.crypto.audit_sign import TrailSigner
-from strongroom.storage.audit_schema import audit_digests, audit_events, audit_head
-from strongroom.storage.engine import write_transaction
+from strongroom.storage.audit_schema import (
+    audit_digests,
+    audit_events,
+    audit_head,
+    audit_hsm_logs,
+)
+from strongroom.storage.engine import open_engine, sqlite_url, write_transaction
+from strongroom.storage.schema import metadata
 
-__all__ = ["DigestRow", "EntryRow", "NewEntry", "TrailStore"]
+__all__ = ["DigestRow", "EntryRow", "NewEntry", "TrailStore", "open_trail_engine"]
+
+TRAIL_FILE = "audit.db"
+
+
+def open_trail_engine(data_dir: Path, database_url: str | None) -> Engine:
+    """The database the trail lives in.
+
+    SQLite: its own file, ``<data-dir>/audit.db``. The service's caches follow the main
+    database's ``PRAGMA data_version``; a trail in the same file would move it on every call
+    and empty every cache. PostgreSQL: the service database (there caches live by time).
+    """
+    if database_url is not None:
+        return open_engine(database_url)
+    engine = open_engine(sqlite_url(str(data_dir / TRAIL_FILE)))
+    metadata.create_all(
+        engine, tables=[audit_events, audit_digests, audit_head, audit_hsm_logs], checkfirst=True
+    )
+    return engine
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,10 +14,10 @@ from sqlalchemy import Engine
 
 from strongroom.audit.hsm_logs import read_hsm_log
 from strongroom.audit.query import events_since, tail
-from strongroom.audit.store import TrailStore
+from strongroom.audit.store import TrailStore, open_trail_engine
 from strongroom.audit.verify import verify_trail
 from strongroom.crypto.audit_sign import TrailVerifier, load_or_create_signer
-from strongroom.storage.engine import open_engine, sqlite_url
+from strongroom.storage.engine import open_engine
 from strongroom.storage.migrations import apply_migrations
 
 __all__ = ["register"]
@@ -40,9 +40,9 @@ def _common(func: F) -> F:
 def _engine(data_dir: Path, database_url: str | None) -> Engine:
     if database_url is None and not (data_dir / "strongroom.db").exists():
         raise click.ClickException(f"no Strongroom database in {data_dir}")
-    engine = open_engine(database_url or sqlite_url(str(data_dir / "strongroom.db")))
-    apply_migrations(engine)
-    return engine
+    if database_url is not None:
+        apply_migrations(open_engine(database_url))
+    return open_trail_engine(data_dir, database_url)
 
 
 def _since(text: str) -> float:
