@@ -1302,13 +1302,6 @@ def test_cross_account_principal_named_directly_still_needs_iam(env: Env) -> Non
     yan.client().encrypt(KeyId=key["Arn"], Plaintext=b"x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: aws:ResourceTag/<k> is only put in the request context when the KEY POLICY text "
-    "contains 'ResourceTag' (kms/authz.py _key_context), so an identity policy conditioned on "
-    "it never matches for a key with the default policy: Encrypt is denied 'because no "
-    "identity-based policy allows the kms:Encrypt action'",
-)
 def test_abac_resource_tags_in_an_identity_policy(env: Env) -> None:
     """AWS's "ABAC for AWS KMS": an IAM policy allows keys by their tags; the keys keep AWS's
     default key policy (which never mentions a tag)."""
@@ -1330,12 +1323,6 @@ def test_abac_resource_tags_in_an_identity_policy(env: Env) -> None:
     kms.encrypt(KeyId=alpha["KeyId"], Plaintext=b"x")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: kms:ResourceAliases is only put in the request context when the KEY POLICY text "
-    "contains 'ResourceAliases' (kms/authz.py _key_context), so an identity policy conditioned "
-    "on it never matches for a key with the default policy: Encrypt is denied",
-)
 def test_abac_resource_aliases_in_an_identity_policy(env: Env) -> None:
     """AWS's "Use aliases to control access to KMS keys": kms:ResourceAliases in IAM."""
     amy = env.user(

@@ -96,11 +96,15 @@ class Authorizer:
             return self._roles.get_role(account, name) is not None
         return self._roles.user_exists(account, name)
 
+    def identity_documents(self, principal: Principal) -> tuple[str, ...]:
+        """The inline policy documents of a user, or of a session's role."""
+        owner_kind = "role" if principal.kind == "AssumedRole" else "user"
+        return self._roles.documents(owner_kind, principal.account_id, principal.name)
+
     def identity_effect(self, principal: Principal, facts: RequestFacts) -> Effect:
         """DENY if any identity policy explicitly denies, ALLOW if one allows, else NONE."""
-        owner_kind = "role" if principal.kind == "AssumedRole" else "user"
         allowed = False
-        for text in self._roles.documents(owner_kind, principal.account_id, principal.name):
+        for text in self.identity_documents(principal):
             decision = evaluate(self.parsed(text, "identity"), facts, match_principal=False)
             if decision.denied:
                 return Effect.DENY

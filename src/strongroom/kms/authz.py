@@ -204,7 +204,7 @@ class KmsAccessControl:
         if tag_keys:
             out["aws:TagKeys"] = tag_keys
         if key is not None:
-            self._key_context(key, out)
+            self._key_context(ctx, key, out)
         return out
 
     @staticmethod
@@ -218,13 +218,16 @@ class KmsAccessControl:
             if kinds:
                 out["kms:GrantConstraintType"] = kinds
 
-    def _key_context(self, key: KeyRecord, out: dict[str, tuple[str, ...]]) -> None:
+    def _key_context(
+        self, ctx: RequestContext, key: KeyRecord, out: dict[str, tuple[str, ...]]
+    ) -> None:
         out["kms:KeySpec"] = (key.key_spec,)
         out["kms:KeyUsage"] = (key.key_usage,)
         out["kms:KeyOrigin"] = (key.origin,)
         if "EncryptionAlgorithm" not in out and key.key_spec == "SYMMETRIC_DEFAULT":
             out.setdefault("kms:EncryptionAlgorithm", ("SYMMETRIC_DEFAULT",))
-        if "ResourceAliases" in key.policy or "ResourceTag" in key.policy:
+        texts = (key.policy, *self._authz.identity_documents(ctx.principal))
+        if any("ResourceAliases" in t or "ResourceTag" in t for t in texts):
             with self._kms.engine.connect() as conn:
                 names = kms_repo.list_aliases(
                     conn, key.account_id, key.region, key.key_id, None, 100
