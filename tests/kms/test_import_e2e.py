@@ -148,3 +148,42 @@ def test_expiry_returns_key_to_pending_import(clocked: tuple[Server, Path]) -> N
     assert error_code(exc) == "KMSInvalidStateException"
     _import(kms, key, material, "RSAES_OAEP_SHA_1")
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"until then"
+
+
+@pytest.mark.parametrize(
+    ("spec", "usage"),
+    [("RSA_2048", "SIGN_VERIFY"), ("ECC_NIST_P256", "SIGN_VERIFY"),
+     ("ECC_NIST_EDWARDS25519", "SIGN_VERIFY"), ("RSA_3072", "ENCRYPT_DECRYPT")],
+)  # fmt: skip
+def test_asymmetric_private_key_import(kms: Any, spec: str, usage: str) -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    private: Any
+    if spec.startswith("RSA"):
+        private = rsa.generate_private_key(65537, int(spec[4:]))
+    elif spec == "ECC_NIST_P256":
+        private = ec.generate_private_key(ec.SECP256R1())
+    else:
+        private = ed25519.Ed25519PrivateKey.generate()
+    der = private.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    key = kms.create_key(KeySpec=spec, KeyUsage=usage, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    wrong = (
+        rsa.generate_private_key(65537, 2048)
+        if spec != "RSA_2048"
+        else ec.generate_private_key(ec.SECP256R1())
+    )
+    wrong_der = wrong.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ClientError) as exc:
+        _import(kms, key, wrong_der, "RSA_AES_KEY_WRAP_SHA_256")
+    assert error_code(exc) == "IncorrectKeyMaterialException"
+    _import(kms, key, der, "RSA_AES_KEY_WRAP_SHA_256")
+    public = kms.get_public_key(KeyId=key)["PublicKey"]
+    assert public == private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )

@@ -22,6 +22,7 @@ __all__ = [
     "DecryptFailed",
     "derive_shared_secret",
     "generate_private",
+    "import_private",
     "oaep_decrypt",
     "oaep_encrypt",
     "public_der",
@@ -77,6 +78,27 @@ def generate_private(spec: str) -> bytes:
         key = _MLDSA[spec].generate()
     else:
         raise ValueError(f"no asymmetric key spec {spec}")
+    return bytes(key.private_bytes(_DER, _PKCS8, serialization.NoEncryption()))
+
+
+def import_private(der: bytes, spec: str) -> bytes | None:
+    """A caller's PKCS#8 private key normalised to PKCS#8 DER if it is a key of ``spec``
+    (RSA modulus size, curve, Ed25519), else None."""
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return None
+    fits = (
+        (isinstance(key, rsa.RSAPrivateKey) and key.key_size == _RSA_BITS.get(spec))
+        or (
+            isinstance(key, ec.EllipticCurvePrivateKey)
+            and spec in _CURVES
+            and key.curve.name == _CURVES[spec].name
+        )
+        or (isinstance(key, ed25519.Ed25519PrivateKey) and spec == "ECC_NIST_EDWARDS25519")
+    )
+    if not fits:
+        return None
     return bytes(key.private_bytes(_DER, _PKCS8, serialization.NoEncryption()))
 
 

@@ -43,11 +43,11 @@ def check_origin(req: c.Request, spec: str) -> str:
     if origin not in _ORIGINS:
         # TODO(issue 6): AWS_CLOUDHSM and EXTERNAL_KEY_STORE origins.
         raise AwsError("UnsupportedOperationException", f"Origin {origin} is not supported yet")
-    if origin == "EXTERNAL" and SPECS[spec].family not in ("symmetric", "hmac"):
-        # TODO(issue 4): importing asymmetric private keys.
+    if origin == "EXTERNAL" and SPECS[spec].family == "mldsa":
+        # TODO(issue 4): importing ML-DSA private keys.
         raise AwsError(
             "UnsupportedOperationException",
-            f"Importing key material is supported for symmetric and HMAC keys, not {spec}.",
+            f"Importing key material into {spec} keys is not supported.",
         )
     return origin
 

@@ -15,7 +15,7 @@ import struct
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from strongroom.crypto import kms_import, symmetric
+from strongroom.crypto import kms_asymmetric, kms_import, symmetric
 from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.domain.states import KeyState
@@ -117,6 +117,14 @@ def _unwrap(kms: Kms, rec: KeyRecord, req: c.Request) -> bytes:
         raise AwsError(
             "InvalidCiphertextException", "The wrapped key material could not be unwrapped."
         ) from exc
+    if rec.key_spec not in _LENGTHS:  # an asymmetric key: a PKCS#8 private key of its spec
+        normalised = kms_asymmetric.import_private(material, rec.key_spec)
+        if normalised is None:
+            raise AwsError(
+                "IncorrectKeyMaterialException",
+                f"Key material must be a PKCS#8 private key of key spec {rec.key_spec}.",
+            )
+        return normalised
     low, high = _LENGTHS[rec.key_spec]
     if not low <= len(material) <= high:
         raise AwsError(
