@@ -262,3 +262,31 @@ def test_derive_shared_secret(kms: Any, spec: str, curve: ec.EllipticCurve) -> N
         with pytest.raises(ClientError) as exc:
             kms.derive_shared_secret(KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=bad)
         assert error_code(exc) == "ValidationException"
+
+
+def test_re_encrypt_between_symmetric_and_rsa(kms: Any, key_id: str) -> None:
+    rsa_key = _create(kms, "RSA_2048", "ENCRYPT_DECRYPT")
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"move me", EncryptionContext={"k": "v"})
+    to_rsa = kms.re_encrypt(
+        CiphertextBlob=blob["CiphertextBlob"],
+        SourceEncryptionContext={"k": "v"},
+        DestinationKeyId=rsa_key,
+        DestinationEncryptionAlgorithm="RSAES_OAEP_SHA_256",
+    )
+    assert to_rsa["DestinationEncryptionAlgorithm"] == "RSAES_OAEP_SHA_256"
+    assert "SourceKeyMaterialId" in to_rsa and "DestinationKeyMaterialId" not in to_rsa
+    back = kms.re_encrypt(
+        CiphertextBlob=to_rsa["CiphertextBlob"],
+        SourceKeyId=rsa_key,
+        SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256",
+        DestinationKeyId=key_id,
+    )
+    assert back["SourceEncryptionAlgorithm"] == "RSAES_OAEP_SHA_256"
+    assert kms.decrypt(CiphertextBlob=back["CiphertextBlob"])["Plaintext"] == b"move me"
+    with pytest.raises(ClientError) as exc:
+        kms.re_encrypt(
+            CiphertextBlob=to_rsa["CiphertextBlob"],
+            SourceEncryptionAlgorithm="RSAES_OAEP_SHA_256",
+            DestinationKeyId=key_id,
+        )
+    assert error_code(exc) == "ValidationException"

@@ -20,6 +20,9 @@ __all__ = [
     "check_signing",
     "decrypt_asymmetric",
     "encrypt_asymmetric",
+    "oaep_decrypt_or_fail",
+    "open_oaep",
+    "seal_oaep",
     "verify_signature",
 ]
 
@@ -147,29 +150,58 @@ def get_public_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     return out
 
 
-def encrypt_asymmetric(kms: Kms, rec: KeyRecord, req: c.Request) -> c.Response:
-    """Encrypt with an RSA ENCRYPT_DECRYPT key (called by the Encrypt operation)."""
-    algorithm = _oaep_algorithm(rec, req.get("EncryptionAlgorithm"), req)
-    limit = oaep_plaintext_limit(SPECS[rec.key_spec].size, algorithm)
-    if len(req["Plaintext"]) > limit:
+def _sealable(
+    rec: KeyRecord, algorithm: str | None, plaintext: bytes, context: dict[str, str] | None
+) -> str:
+    chosen = _oaep_algorithm(rec, algorithm, context)
+    limit = oaep_plaintext_limit(SPECS[rec.key_spec].size, chosen)
+    if len(plaintext) > limit:
         raise AwsError(
             "ValidationException",
-            f"Plaintext is too long for {algorithm} with {rec.key_spec}: at most {limit} bytes.",
+            f"Plaintext is too long for {chosen} with {rec.key_spec}: at most {limit} bytes.",
         )
+    return chosen
+
+
+def seal_oaep(
+    kms: Kms,
+    rec: KeyRecord,
+    algorithm: str | None,
+    plaintext: bytes,
+    context: dict[str, str] | None = None,
+) -> bytes:
+    """RSAES-OAEP-encrypt under an RSA ENCRYPT_DECRYPT key, within AWS's plaintext limit."""
+    chosen = _sealable(rec, algorithm, plaintext, context)
+    return kms_asymmetric.oaep_encrypt(kms.material(rec, rec.current_version), chosen, plaintext)
+
+
+def open_oaep(
+    kms: Kms,
+    rec: KeyRecord,
+    algorithm: str | None,
+    blob: bytes,
+    context: dict[str, str] | None = None,
+) -> bytes:
+    """Decrypt an RSAES-OAEP ciphertext of an RSA ENCRYPT_DECRYPT key."""
+    chosen = _oaep_algorithm(rec, algorithm, context)
+    return oaep_decrypt_or_fail(kms.material(rec, rec.current_version), chosen, blob)
+
+
+def encrypt_asymmetric(kms: Kms, rec: KeyRecord, req: c.Request) -> c.Response:
+    """Encrypt with an RSA ENCRYPT_DECRYPT key (called by the Encrypt operation)."""
+    algorithm = req.get("EncryptionAlgorithm")
+    _sealable(rec, algorithm, req["Plaintext"], req.get("EncryptionContext"))
     c.check_dry_run(req)
-    blob = kms_asymmetric.oaep_encrypt(
-        kms.material(rec, rec.current_version), algorithm, req["Plaintext"]
-    )
+    blob = seal_oaep(kms, rec, algorithm, req["Plaintext"], req.get("EncryptionContext"))
     return {"CiphertextBlob": blob, "KeyId": rec.arn, "EncryptionAlgorithm": algorithm}
 
 
 def decrypt_asymmetric(kms: Kms, rec: KeyRecord, req: c.Request) -> c.Response:
     """Decrypt an RSAES-OAEP ciphertext (called by the Decrypt operation)."""
-    algorithm = _oaep_algorithm(rec, req.get("EncryptionAlgorithm"), req)
+    algorithm = req.get("EncryptionAlgorithm")
+    _oaep_algorithm(rec, algorithm, req.get("EncryptionContext"))
     c.check_dry_run(req)
-    plaintext = oaep_decrypt_or_fail(
-        kms.material(rec, rec.current_version), algorithm, req["CiphertextBlob"]
-    )
+    plaintext = open_oaep(kms, rec, algorithm, req["CiphertextBlob"], req.get("EncryptionContext"))
     return {"KeyId": rec.arn, "Plaintext": plaintext, "EncryptionAlgorithm": algorithm}
 
 
@@ -181,7 +213,7 @@ def oaep_decrypt_or_fail(private_der: bytes, algorithm: str, blob: bytes) -> byt
         raise AwsError("InvalidCiphertextException", _INVALID_CIPHERTEXT) from exc
 
 
-def _oaep_algorithm(rec: KeyRecord, algorithm: str | None, req: c.Request) -> str:
+def _oaep_algorithm(rec: KeyRecord, algorithm: str | None, context: dict[str, str] | None) -> str:
     if rec.key_usage != "ENCRYPT_DECRYPT" or SPECS[rec.key_spec].family != "rsa":
         raise _usage_error(rec)
     if algorithm is None or algorithm == "SYMMETRIC_DEFAULT":
@@ -191,7 +223,7 @@ def _oaep_algorithm(rec: KeyRecord, algorithm: str | None, req: c.Request) -> st
             f"key {rec.arn}.",
         )
     _algorithm_fits(rec, "ENCRYPT_DECRYPT", algorithm)
-    if req.get("EncryptionContext"):
+    if context:
         raise AwsError(
             "ValidationException", "EncryptionContext is not supported with asymmetric keys."
         )

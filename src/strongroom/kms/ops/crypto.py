@@ -144,48 +144,57 @@ def _decrypt_asymmetric(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Resp
     return asymmetric.decrypt_asymmetric(kms, rec, req)
 
 
-def _check_algorithm(algorithm: str | None) -> None:
-    if algorithm is not None and algorithm != _ALGORITHM:
-        # TODO(issue 4): ReEncrypt from and to asymmetric keys.
+def _re_encrypt_source(
+    kms: Kms, ctx: RequestContext, req: c.Request, blob: bytes
+) -> tuple[KeyRecord, int | None, bytes]:
+    """ReEncrypt's decrypt half: (source key, material version or None, plaintext)."""
+    algorithm = req.get("SourceEncryptionAlgorithm")
+    if algorithm is None or algorithm == _ALGORITHM:
+        return _open(
+            kms, ctx, blob, req.get("SourceEncryptionContext"), req.get("SourceKeyId"),
+            "ReEncryptFrom", req,
+        )  # fmt: skip
+    if req.get("SourceKeyId") is None:
         raise AwsError(
-            "InvalidKeyUsageException",
-            f"The encryption algorithm {algorithm} is not valid for symmetric ciphertexts.",
+            "ValidationException",
+            "SourceKeyId is required to decrypt with an asymmetric algorithm.",
         )
+    src = kms.resolve(ctx, req["SourceKeyId"], "ReEncryptFrom", request=req)
+    context = req.get("SourceEncryptionContext")
+    return src, None, asymmetric.open_oaep(kms, src, algorithm, blob, context)
 
 
 def re_encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
-    """ReEncrypt: decrypt under the source key and encrypt under the destination, server-side."""
-    _check_algorithm(req.get("SourceEncryptionAlgorithm"))
+    """ReEncrypt: decrypt under the source key and encrypt under the destination, server-side
+    (either side may be an RSA key with an RSAES_OAEP algorithm)."""
     dest_context = req.get("DestinationEncryptionContext")
     dest = kms.resolve(
         ctx, req["DestinationKeyId"], "ReEncryptTo", request=req, encryption_context=dest_context
     )
-    _symmetric(dest, req.get("DestinationEncryptionAlgorithm"))
+    dest_algorithm = req.get("DestinationEncryptionAlgorithm")
+    if dest.key_spec not in _RSA_SPECS:
+        _symmetric(dest, dest_algorithm)
     blob = req.get("CiphertextBlob")
     if blob is None:
         raise validation_error(
             ["Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"]
         )
-    src, version, plaintext = _open(
-        kms,
-        ctx,
-        blob,
-        req.get("SourceEncryptionContext"),
-        req.get("SourceKeyId"),
-        "ReEncryptFrom",
-        req,
-    )
+    src, version, plaintext = _re_encrypt_source(kms, ctx, req, blob)
     c.check_dry_run(req)
-    new_blob = _seal(kms, dest, plaintext, dest_context)
-    return {
-        "CiphertextBlob": new_blob,
-        "SourceKeyId": src.arn,
-        "KeyId": dest.arn,
-        "SourceEncryptionAlgorithm": _ALGORITHM,
-        "DestinationEncryptionAlgorithm": _ALGORITHM,
-        "SourceKeyMaterialId": material_id(src.key_id, version),
-        "DestinationKeyMaterialId": material_id(dest.key_id, dest.current_version),
-    }
+    out: c.Response = {"SourceKeyId": src.arn, "KeyId": dest.arn}
+    out["SourceEncryptionAlgorithm"] = req.get("SourceEncryptionAlgorithm") or _ALGORITHM
+    if version is not None:
+        out["SourceKeyMaterialId"] = material_id(src.key_id, version)
+    if dest.key_spec in _RSA_SPECS:
+        out["CiphertextBlob"] = asymmetric.seal_oaep(
+            kms, dest, dest_algorithm, plaintext, dest_context
+        )
+        out["DestinationEncryptionAlgorithm"] = dest_algorithm
+        return out
+    out["CiphertextBlob"] = _seal(kms, dest, plaintext, dest_context)
+    out["DestinationEncryptionAlgorithm"] = _ALGORITHM
+    out["DestinationKeyMaterialId"] = material_id(dest.key_id, dest.current_version)
+    return out
 
 
 def _data_key(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> c.Response:
