@@ -41,6 +41,12 @@ def test_replica_decrypts_primary_ciphertext_and_back(server: Server, kms: Any) 
         west.encrypt(KeyId=key, Plaintext=b"x")
     assert error_code(exc) == "DisabledException"
     west.enable_key(KeyId=key)
+    # Rotation is set on the primary; a replica refuses, and shares the primary's rotations.
+    with pytest.raises(ClientError) as exc:
+        west.enable_key_rotation(KeyId=key)
+    assert error_code(exc) == "UnsupportedOperationException"
+    kms.enable_key_rotation(KeyId=key)
+    assert west.get_key_rotation_status(KeyId=key)["KeyRotationEnabled"] is True
     # Errors: a second replica in the same region, replicating from a replica.
     with pytest.raises(ClientError) as exc:
         kms.replicate_key(KeyId=key, ReplicaRegion=WEST)

@@ -19,6 +19,7 @@ from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.domain.specs import ROTATABLE
 from strongroom.kms.domain.states import KeyState
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops._lifecycle import regions_of
 from strongroom.kms.service import Kms, RequestContext
 from strongroom.storage import kms_repo, lifecycle_repo
 from strongroom.storage.lifecycle_repo import RotationSettings
@@ -29,6 +30,7 @@ DAY = 86_400.0
 ON_DEMAND_LIMIT = 25
 DEFAULT_PERIOD = 365
 _CONFLICT_WINDOW = 20 * 60.0
+_PRIMARY_ONLY = frozenset({"EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"})
 log = logging.getLogger("strongroom.kms.rotation")
 
 
@@ -48,6 +50,13 @@ def _rotatable(rec: KeyRecord) -> None:
 def _key(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> KeyRecord:
     rec = kms.resolve(ctx, req["KeyId"], operation, allow_alias=False, request=req)
     _rotatable(rec)
+    if rec.multi_region and operation in _PRIMARY_ONLY:
+        primary, _ = regions_of(kms, rec)
+        if primary != rec.region:
+            raise AwsError(
+                "UnsupportedOperationException",
+                f"{rec.arn} is a multi-Region replica key; rotate its primary key in {primary}.",
+            )
     return rec
 
 
