@@ -243,9 +243,14 @@ def test_create_key_malformed_policy(kms: Any, policy: str) -> None:
 
 
 def test_create_key_unknown_custom_key_store(kms: Any) -> None:
-    code, message = fails(lambda: kms.create_key(CustomKeyStoreId="cks-1234567890abcdef0"))
+    code, message = fails(
+        lambda: kms.create_key(CustomKeyStoreId="cks-1234567890abcdef0", Origin="AWS_CLOUDHSM")
+    )
     assert code == "CustomKeyStoreNotFoundException"
     assert "cks-1234567890abcdef0" in message
+    # AWS requires Origin AWS_CLOUDHSM (or EXTERNAL_KEY_STORE) with a CustomKeyStoreId.
+    code, _ = fails(lambda: kms.create_key(CustomKeyStoreId="cks-1234567890abcdef0"))
+    assert code == "ValidationException"
 
 
 # -- DescribeKey and identifiers -------------------------------------------------------------
