@@ -26,6 +26,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -63,11 +64,15 @@ class Trail:
         account_id: str,
         principal_of: Callable[[str], Principal | None],
         max_batch: int = 1024,
+        linger: float = 0.0005,
     ) -> None:
         self.store = store
         self._account = account_id
         self._principal_of = principal_of
         self._max_batch = max_batch
+        #: how long the writer waits for more entries after the first of a batch: the
+        #: request threads run meanwhile (the GIL is free), so batches grow with the load
+        self._linger = linger
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -118,9 +123,10 @@ class Trail:
                 return
             batch = [first]
             stop = False
+            deadline = time.monotonic() + self._linger
             while len(batch) < self._max_batch:
                 try:
-                    job = self._queue.get_nowait()
+                    job = self._queue.get(timeout=max(deadline - time.monotonic(), 0.0))
                 except queue.Empty:
                     break
                 if job is None:
