@@ -9,12 +9,13 @@ transactions (``BEGIN IMMEDIATE``), PostgreSQL serialises them on the head row
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from strongroom.audit.chain import GENESIS, digest_body, digest_hash, entry_hash
@@ -26,7 +27,7 @@ from strongroom.storage.audit_schema import (
     audit_head,
     audit_hsm_logs,
 )
-from strongroom.storage.engine import open_engine, sqlite_url, write_transaction
+from strongroom.storage.engine import WRITE_OPTION, open_engine, sqlite_url
 from strongroom.storage.schema import metadata
 
 __all__ = ["DigestRow", "EntryRow", "NewEntry", "TrailStore", "open_trail_engine"]
@@ -75,12 +76,25 @@ class DigestRow:
     hash: str
 
 
+_SQL = {
+    "head": "SELECT seq, hash, digest_seq, digest_hash FROM audit_head WHERE id = 1 FOR UPDATE",
+    "event": "INSERT INTO audit_events (seq, kind, event_id, event_time, event_name, "
+    "event_source, read_only, username, access_key_id, resource_type, resource_name, body, "
+    "hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    "digest": "INSERT INTO audit_digests (seq, first_seq, last_seq, body, signature, hash) "
+    "VALUES (?, ?, ?, ?, ?, ?)",
+    "move": "UPDATE audit_head SET seq = ?, hash = ?, digest_seq = ?, digest_hash = ? WHERE id = 1",
+}
+
+
 class TrailStore:
     """Append and read the trail in the database behind ``engine``."""
 
     def __init__(self, engine: Engine, signer: TrailSigner | None = None) -> None:
         self.engine = engine
         self._signer = signer
+        self._writer: Connection | None = None
+        self._sql: dict[str, str] = {}
 
     def ensure_head(self) -> None:
         with self.engine.begin() as conn:
@@ -96,65 +110,77 @@ class TrailStore:
                     pass  # another process made it first
 
     def append(self, entries: Sequence[NewEntry]) -> int:
-        """Chain, sign and commit ``entries`` as one batch; return the last seq."""
+        """Chain, sign and commit ``entries`` as one batch; return the last seq.
+
+        The hot path of every call: one long-lived connection (the writer thread's), driver-level
+        statements with positional parameters, one transaction and one signed digest per batch.
+        """
         assert self._signer is not None, "a read-only TrailStore cannot append"
-        with write_transaction(self.engine) as conn:
-            head = conn.execute(
-                select(audit_head).where(audit_head.c.id == 1).with_for_update()
-            ).one()
-            seq, chain, rows = head.seq, head.hash, []
-            for entry in entries:
-                seq += 1
-                chain = entry_hash(chain, seq, entry.kind, entry.body)
-                c = entry.columns
-                rows.append(
-                    {
-                        "seq": seq,
-                        "kind": entry.kind,
-                        "event_id": c.event_id,
-                        "event_time": c.event_time,
-                        "event_name": c.event_name,
-                        "event_source": c.event_source,
-                        "read_only": c.read_only,
-                        "username": c.username,
-                        "access_key_id": c.access_key_id,
-                        "resource_type": c.resource_type,
-                        "resource_name": c.resource_name,
-                        "body": entry.body.decode("utf-8"),
-                        "hash": chain,
-                    }
+        conn = self._writer_connection()
+        try:
+            with conn.begin():
+                return self._append(conn, entries)
+        except Exception:
+            self._drop_writer_connection()
+            raise
+
+    def _writer_connection(self) -> Connection:
+        if self._writer is not None and self._writer.engine is not self.engine:
+            self._drop_writer_connection()  # the store was pointed at another database
+        if self._writer is None:
+            self._writer = self.engine.connect().execution_options(**{WRITE_OPTION: True})
+            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+            sqlite = self.engine.dialect.name == "sqlite"  # BEGIN IMMEDIATE locks it all
+            self._sql = {
+                name: text.replace("?", mark).replace(
+                    " FOR UPDATE", "" if sqlite else " FOR UPDATE"
                 )
-            conn.execute(insert(audit_events), rows)
-            digest_seq = head.digest_seq + 1
-            body = digest_body(
-                {
-                    "digestSeq": digest_seq,
-                    "firstSeq": head.seq + 1,
-                    "lastSeq": seq,
-                    "lastHash": chain,
-                    "prevDigestHash": head.digest_hash,
-                    "time": round(time.time(), 3),
-                    "key": self._signer.fingerprint,
-                }
-            )
-            signature = self._signer.sign(body).hex()
-            dhash = digest_hash(body, signature)
-            conn.execute(
-                insert(audit_digests).values(
-                    seq=digest_seq,
-                    first_seq=head.seq + 1,
-                    last_seq=seq,
-                    body=body.decode("utf-8"),
-                    signature=signature,
-                    hash=dhash,
-                )
-            )
-            conn.execute(
-                update(audit_head)
-                .where(audit_head.c.id == 1)
-                .values(seq=seq, hash=chain, digest_seq=digest_seq, digest_hash=dhash)
-            )
-        return int(seq)
+                for name, text in _SQL.items()
+            }
+        return self._writer
+
+    def _drop_writer_connection(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            self._writer = None
+
+    def _append(self, conn: Connection, entries: Sequence[NewEntry]) -> int:
+        assert self._signer is not None
+        sql = self._sql
+        head = conn.exec_driver_sql(sql["head"]).one()
+        first = seq = int(head[0])
+        chain: str = head[1]
+        rows = []
+        for entry in entries:
+            seq += 1
+            chain = entry_hash(chain, seq, entry.kind, entry.body)
+            c = entry.columns
+            rows.append(
+                (seq, entry.kind, c.event_id, c.event_time, c.event_name, c.event_source,
+                 c.read_only, c.username, c.access_key_id, c.resource_type, c.resource_name,
+                 entry.body.decode("utf-8"), chain)
+            )  # fmt: skip
+        conn.exec_driver_sql(sql["event"], rows)
+        digest_seq = int(head[2]) + 1
+        body = digest_body(
+            {
+                "digestSeq": digest_seq,
+                "firstSeq": first + 1,
+                "lastSeq": seq,
+                "lastHash": chain,
+                "prevDigestHash": head[3],
+                "time": round(time.time(), 3),
+                "key": self._signer.fingerprint,
+            }
+        )
+        signature = self._signer.sign(body).hex()
+        dhash = digest_hash(body, signature)
+        conn.exec_driver_sql(
+            sql["digest"], (digest_seq, first + 1, seq, body.decode("utf-8"), signature, dhash)
+        )
+        conn.exec_driver_sql(sql["move"], (seq, chain, digest_seq, dhash))
+        return seq
 
     def entries(self, after: int = 0, chunk: int = 2000) -> Iterator[EntryRow]:
         """Every entry in seq order, read in chunks."""
