@@ -23,8 +23,31 @@ ADMIN_PW = "admin-pass-1"
 def hsm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     base = tmp_path_factory.mktemp("cloudhsm")
     env = {"STRONGROOM_HSM_NODE_ARGS": NODE_ARGS}
-    with running_server(base / "data", "--scheduler-interval", "0.5", env=env) as srv:
+    offset = str(base / "clock-offset")
+    args = ("--scheduler-interval", "0.5", "--clock-offset-file", offset)
+    with running_server(base / "data", *args, env=env) as srv:
         yield srv
+
+
+def set_clock_offset(server: Server, seconds: float) -> None:
+    """Move the server's domain clock (deletion windows, backup retention)."""
+    (server.data_dir.parent / "clock-offset").write_text(str(seconds))
+
+
+def store_state(kms: Any, store_id: str) -> dict[str, Any]:
+    (entry,) = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"]
+    return dict(entry)
+
+
+def connect_store(kms: Any, store_id: str) -> dict[str, Any]:
+    """ConnectCustomKeyStore answers at once (CONNECTING); wait for CONNECTED or FAILED."""
+    kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+    return dict(
+        wait_for(
+            lambda: store_state(kms, store_id),
+            lambda e: e["ConnectionState"] in ("CONNECTED", "FAILED"),
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,11 +147,14 @@ def activate(server: Server, cid: str, anchor: Path, users: dict[str, str]) -> N
 __all__ = [
     "ADMIN_PW",
     "activate",
+    "connect_store",
     "describe",
     "hsm_cli",
     "initialize",
     "new_cluster",
     "os",
+    "set_clock_offset",
+    "store_state",
     "wait_cluster",
     "wait_for",
 ]

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.cloudhsm.conftest import activate, hsm_cli, initialize, new_cluster, wait_cluster
+from tests.cloudhsm.conftest import (
+    activate,
+    connect_store,
+    hsm_cli,
+    initialize,
+    new_cluster,
+    wait_cluster,
+)
 from tests.conftest import Server
 
 
@@ -58,7 +65,7 @@ def test_custom_key_store_end_to_end(hsm: Any, hsm_server: Server, tmp_path: Pat
     with pytest.raises(ClientError) as exc:
         kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store)
     assert code(exc) == "CustomKeyStoreInvalidStateException"
-    kms.connect_custom_key_store(CustomKeyStoreId=store)
+    assert connect_store(kms, store)["ConnectionState"] == "CONNECTED"
     (entry,) = kms.describe_custom_key_stores(CustomKeyStoreName="store-1")["CustomKeyStores"]
     assert entry["ConnectionState"] == "CONNECTED", entry
     # the password was rotated: kmsuser's old password no longer works in the CLI
@@ -100,7 +107,7 @@ def test_custom_key_store_end_to_end(hsm: Any, hsm_server: Server, tmp_path: Pat
     with pytest.raises(ClientError) as exc:
         kms.delete_custom_key_store(CustomKeyStoreId=store)
     assert code(exc) == "CustomKeyStoreHasCMKsException"
-    kms.connect_custom_key_store(CustomKeyStoreId=store)
+    assert connect_store(kms, store)["ConnectionState"] == "CONNECTED"
     assert (
         kms.decrypt(CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"a": "b"})[
             "Plaintext"

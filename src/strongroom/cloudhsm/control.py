@@ -23,6 +23,7 @@ from typing import IO
 from sqlalchemy import Connection, Engine
 
 from strongroom.cloudhsm import domain as d
+from strongroom.cloudhsm.backups import BackupKeeper
 from strongroom.cloudhsm.domain import Cluster, Hsm
 from strongroom.cloudhsm.nodes import NodeLink
 from strongroom.cloudhsm.supervisor import NodeSupervisor
@@ -47,6 +48,9 @@ class ClusterControl:
         self._thread: threading.Thread | None = None
         self.interval = 0.2
         self._lock_file: IO[str] | None = None
+        #: more work for the leader's loop (the KMS side's pending key-store connects)
+        self.passes: list[Callable[[], None]] = []
+        self.backups = BackupKeeper(self)
 
     # --- storage -----------------------------------------------------------------------------
 
@@ -71,6 +75,14 @@ class ClusterControl:
     def save_cluster(self, cluster: Cluster) -> None:
         with self.write() as conn:
             repo.put_cluster(conn, cluster.document())
+
+    def update_cluster(self, cluster_id: str, **changes: object) -> None:
+        """Read-modify-write one cluster in a single transaction (no lost updates)."""
+        with self.write() as conn:
+            doc = repo.get_cluster(conn, cluster_id)
+            if doc is not None:
+                doc.update(changes)
+                repo.put_cluster(conn, doc)
 
     def save_hsm(self, hsm: Hsm) -> None:
         with self.write() as conn:
@@ -141,13 +153,16 @@ class ClusterControl:
                 log.exception("cluster control pass failed")
 
     def reconcile(self) -> None:
-        """One pass over every cluster."""
+        """One pass over every cluster, then the registered extra passes."""
         for cluster in self.clusters():
             if cluster.state == d.DELETED:
                 continue
             for hsm in self.hsms(cluster.cluster_id):
                 self._hsm_step(cluster, hsm)
             self._cluster_step(cluster)
+        self.backups.sweep()
+        for extra in self.passes:
+            extra()
 
     # --- HSM steps ---------------------------------------------------------------------------
 
@@ -161,6 +176,8 @@ class ClusterControl:
             self.supervisor.remove(hsm.hsm_id)
             with self.write() as conn:
                 repo.delete_hsm(conn, hsm.hsm_id)
+            if cluster.state == d.ACTIVE:
+                self.update_cluster(cluster.cluster_id, backup_due="HSM removed")
 
     def _bring_up(self, cluster: Cluster, hsm: Hsm) -> None:
         if not self.supervisor.alive(hsm.pid):
@@ -172,16 +189,18 @@ class ClusterControl:
         anchor = self.anchor(cluster)
         if anchor is not None:
             members = [m for m in self.live_members(cluster.cluster_id) if m.joined]
-            if not members:
+            if members:
+                self.nodes.join(members[0], hsm, anchor, cluster.trust_anchor)
+            elif not self.backups.restore(cluster, hsm):
                 return  # wait for a member to clone from
-            self.nodes.join(members[0], hsm, anchor, cluster.trust_anchor)
             hsm.joined = True
+            if cluster.state == d.ACTIVE:
+                self.update_cluster(cluster.cluster_id, backup_due="HSM added")
         elif not cluster.csr:
             csr, cert = self.nodes.csr(hsm)
-            fresh = self.cluster(cluster.cluster_id)
-            if fresh is not None:
-                fresh.csr, fresh.hsm_certificate, fresh.csr_hsm_id = csr, cert, hsm.hsm_id
-                self.save_cluster(fresh)
+            self.update_cluster(
+                cluster.cluster_id, csr=csr, hsm_certificate=cert, csr_hsm_id=hsm.hsm_id
+            )
         hsm.state = d.ACTIVE
         self.save_hsm(hsm)
         log.info("HSM %s of %s is ACTIVE", hsm.hsm_id, cluster.cluster_id)
@@ -205,21 +224,24 @@ class ClusterControl:
 
     def _cluster_step(self, cluster: Cluster) -> None:
         if cluster.state == d.CREATE_IN_PROGRESS:
-            cluster.state = d.UNINITIALIZED
-            self.save_cluster(cluster)
+            # from a backup: ACTIVE at once; its first HSM is restored from the backup
+            after = d.ACTIVE if cluster.source_backup_id else d.UNINITIALIZED
+            self.update_cluster(cluster.cluster_id, state=after)
+        elif cluster.state == d.ACTIVE:
+            self.backups.step(cluster)
         elif cluster.state == d.INITIALIZE_IN_PROGRESS:
             self._initialize(cluster)
         elif cluster.state == d.INITIALIZED:
             members = self.live_members(cluster.cluster_id)
             anchor = self.anchor(cluster)
             if members and anchor and self.nodes.info(members[0], anchor).get("activated"):
-                cluster.state = d.ACTIVE
-                cluster.state_message = ""
-                self.save_cluster(cluster)
+                self.update_cluster(
+                    cluster.cluster_id, state=d.ACTIVE, state_message="", backup_due="activation"
+                )
         elif cluster.state == d.DELETE_IN_PROGRESS:
-            cluster.state = d.DELETED
-            cluster.state_message = "The cluster has been deleted."
-            self.save_cluster(cluster)
+            self.update_cluster(
+                cluster.cluster_id, state=d.DELETED, state_message="The cluster has been deleted."
+            )
 
     def _initialize(self, cluster: Cluster) -> None:
         hsms = {h.hsm_id: h for h in self.live_members(cluster.cluster_id)}
@@ -235,9 +257,11 @@ class ClusterControl:
                 self.nodes.join(first, other, anchor, cluster.trust_anchor)
                 other.joined = True
                 self.save_hsm(other)
-        cluster.state = d.INITIALIZED
-        cluster.state_message = "Cluster is initialized. Activate it to use it."
-        self.save_cluster(cluster)
+        self.update_cluster(
+            cluster.cluster_id,
+            state=d.INITIALIZED,
+            state_message="Cluster is initialized. Activate it to use it.",
+        )
 
 
 def new_hsm(cluster: Cluster, az: str, subnet_id: str, now: float) -> Hsm:

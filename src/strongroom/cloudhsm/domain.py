@@ -122,6 +122,8 @@ class Cluster:
     tags: dict[str, str] = field(default_factory=dict)
     source_backup_id: str = ""
     csr_hsm_id: str = ""
+    #: why a backup is to be taken at the next pass ("" when none is due)
+    backup_due: str = ""
 
     @property
     def arn(self) -> str:

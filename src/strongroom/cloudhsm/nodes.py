@@ -73,3 +73,15 @@ class NodeLink:
             with self.session(member, anchor) as old:
                 envelope = old.raw_call("cluster_join_export", {"offer": offer})
             fresh.raw_call("cluster_join_import", {**envelope, "expected_trust_anchor": anchor_pem})
+
+    def backup(self, member: Hsm, anchor: Path) -> dict[str, Any]:
+        """A member's cluster state, sealed by the HSM for the installation's backup key."""
+        with self.session(member, anchor) as c:
+            return dict(c.raw_call("cluster_backup_export"))
+
+    def restore(self, newcomer: Hsm, envelope: dict[str, Any], anchor_pem: str) -> None:
+        """Install a backup on a fresh HSM (it checks the seal and the certificate chain)."""
+        with self.session(newcomer) as fresh:
+            fresh.raw_call(
+                "cluster_backup_restore", {**envelope, "expected_trust_anchor": anchor_pem}
+            )

@@ -15,6 +15,7 @@ from typing import Any
 from strongroom.cloudhsm import domain as d
 from strongroom.cloudhsm.control import ClusterControl, new_hsm
 from strongroom.cloudhsm.domain import Cluster, bad_request, not_found
+from strongroom.cloudhsm.ops_backup import backup_of
 from strongroom.crypto.cluster_join import check_signed_csr
 
 __all__ = ["OPERATIONS", "CallerContext"]
@@ -56,11 +57,23 @@ def create_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, A
         if az in subnets.values():
             raise bad_request("Only one subnet per Availability Zone may be given")
         subnets[subnet] = az
-    if req.get("SourceBackupId"):
-        raise not_found(f"Backup {req['SourceBackupId']} not found")
     hsm_type = req["HsmType"]
     if hsm_type not in ("hsm1.medium", "hsm2m.medium"):
         raise bad_request(f"HsmType {hsm_type} is not supported")
+    mode = req.get("Mode", "FIPS" if hsm_type == "hsm1.medium" else "NON_FIPS")
+    restored: dict[str, str] = {}
+    if req.get("SourceBackupId"):
+        source = backup_of(control, ctx, req["SourceBackupId"])
+        if source.state != "READY":
+            raise bad_request(f"Backup {source.backup_id} is not READY")
+        if "Mode" in req and mode != source.mode:
+            raise bad_request(f"A {source.mode} backup restores only into a {source.mode} cluster")
+        mode = source.mode
+        restored = {
+            "source_backup_id": source.backup_id,
+            "trust_anchor": source.trust_anchor,
+            "cluster_certificate": source.cluster_certificate,
+        }
     cluster = Cluster(
         cluster_id=d.new_id("cluster"),
         account_id=ctx.account_id,
@@ -70,9 +83,10 @@ def create_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, A
         subnets=subnets,
         created=control.now(),
         retention_days=_retention(req.get("BackupRetentionPolicy"), 90),
-        mode=req.get("Mode", "FIPS" if hsm_type == "hsm1.medium" else "NON_FIPS"),
+        mode=mode,
         network_type=req.get("NetworkType", "IPV4"),
         tags={t["Key"]: t["Value"] for t in req.get("TagList", [])},
+        **restored,
     )
     control.save_cluster(cluster)
     return {"Cluster": cluster.wire([])}

@@ -1,15 +1,12 @@
-"""Tags, resource policies and backups of the ``cloudhsmv2`` API.
-
-Backups are not taken by this Strongroom version (issue 6, scope item 5): DescribeBackups lists
-none, and operations on a backup id answer CloudHsmResourceNotFoundException. Resource policies
-apply only to backups, so they too find no resource.
-"""
+"""Tags of the ``cloudhsmv2`` API (on clusters and backups), and the operation table's backup
+part (:mod:`strongroom.cloudhsm.ops_backup`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from strongroom.cloudhsm.domain import bad_request, not_found
+from strongroom.cloudhsm.domain import bad_request
+from strongroom.cloudhsm.ops_backup import BACKUP_OPERATIONS, backup_of
 
 if TYPE_CHECKING:
     from strongroom.cloudhsm.control import ClusterControl
@@ -24,10 +21,17 @@ def _tag_target(control: ClusterControl, ctx: CallerContext, resource_id: str) -
     from strongroom.cloudhsm.ops import _cluster
 
     if resource_id.startswith("backup-"):
-        raise not_found(f"Backup {resource_id} not found")
+        return backup_of(control, ctx, resource_id)
     if not resource_id.startswith("cluster-"):
         raise bad_request(f"Invalid resource id {resource_id}")
     return _cluster(control, ctx, resource_id)
+
+
+def _save(control: ClusterControl, target: Any) -> None:
+    if target.__class__.__name__ == "Backup":
+        control.backups.save(target)
+    else:
+        control.save_cluster(target)
 
 
 def tag_resource(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
@@ -43,7 +47,7 @@ def tag_resource(control: ClusterControl, ctx: CallerContext, req: dict[str, Any
                 "CloudHsmResourceLimitExceededException", "A resource has at most 50 tags"
             )
         cluster.tags = tags
-        control.save_cluster(cluster)
+        _save(control, cluster)
     return {}
 
 
@@ -53,7 +57,7 @@ def untag_resource(control: ClusterControl, ctx: CallerContext, req: dict[str, A
         cluster = _tag_target(control, ctx, req["ResourceId"])
         for key in req["TagKeyList"]:
             cluster.tags.pop(key, None)
-        control.save_cluster(cluster)
+        _save(control, cluster)
     return {}
 
 
@@ -69,34 +73,9 @@ def list_tags(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) 
     return out
 
 
-def _backup_resource(req: dict[str, Any]) -> Any:
-    arn = req.get("ResourceArn") or req.get("BackupId") or ""
-    if not arn:
-        raise bad_request("ResourceArn is required")
-    raise not_found(f"Backup {arn.rsplit('/', 1)[-1]} not found")
-
-
-def describe_backups(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
-    """DescribeBackups: no backups are taken by this version."""
-    return {"Backups": []}
-
-
-def on_backup(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
-    """DeleteBackup, RestoreBackup, ModifyBackupAttributes, CopyBackupToRegion,
-    Get/Put/DeleteResourcePolicy: the backup does not exist."""
-    return _backup_resource(req)
-
-
 META_OPERATIONS = {
     "TagResource": tag_resource,
     "UntagResource": untag_resource,
     "ListTags": list_tags,
-    "DescribeBackups": describe_backups,
-    "DeleteBackup": on_backup,
-    "RestoreBackup": on_backup,
-    "ModifyBackupAttributes": on_backup,
-    "CopyBackupToRegion": on_backup,
-    "GetResourcePolicy": on_backup,
-    "PutResourcePolicy": on_backup,
-    "DeleteResourcePolicy": on_backup,
+    **BACKUP_OPERATIONS,
 }

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 __all__ = [
     "JoinEnvelope",
     "JoinRejected",
+    "backup_keypair",
     "check_signed_csr",
     "new_offer",
     "open_join",
@@ -54,6 +55,16 @@ def new_offer() -> tuple[bytes, bytes]:
     raw = key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
+    return raw, key.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+
+
+def backup_keypair(secret: bytes) -> tuple[bytes, bytes]:
+    """The X25519 key pair backups are sealed to, derived from an installation secret:
+    (private raw, public raw)."""
+    raw = HKDF(hashes.SHA256(), 32, None, b"strongroom hsm backup key v1").derive(secret)
+    key = X25519PrivateKey.from_private_bytes(raw)
     return raw, key.public_key().public_bytes(
         serialization.Encoding.Raw, serialization.PublicFormat.Raw
     )

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from strongroom.hsm import ops_cluster, ops_crypto, ops_join, ops_keys, ops_users, ops_wrap
+from strongroom.hsm import (
+    ops_backup,
+    ops_cluster,
+    ops_crypto,
+    ops_join,
+    ops_keys,
+    ops_users,
+    ops_wrap,
+)
 from strongroom.hsm.registry import Registry
 
 __all__ = ["build_registry"]
@@ -11,6 +19,6 @@ __all__ = ["build_registry"]
 def build_registry() -> Registry:
     """Every wire operation, declared once."""
     reg = Registry()
-    for family in (ops_users, ops_keys, ops_wrap, ops_crypto, ops_cluster, ops_join):
+    for family in (ops_users, ops_keys, ops_wrap, ops_crypto, ops_cluster, ops_join, ops_backup):
         family.register(reg)
     return reg

@@ -28,7 +28,7 @@ from strongroom.hsm.users import APPLIANCE_USERNAME, UserRecord
 if TYPE_CHECKING:
     from strongroom.hsm.node import Node
 
-__all__ = ["ClusterState", "register"]
+__all__ = ["ClusterState", "cluster_state", "install_state", "register"]
 
 _LOG = "MGMT_KEY_DETAILS_LOG (1)"
 
@@ -41,6 +41,13 @@ class ClusterState(msgspec.Struct):
     activated: bool
     users: list[UserRecord]
     keys: list[KeyObject]
+
+
+def cluster_state(node: Node) -> ClusterState:
+    """This member's cluster state: what a joining HSM or a backup receives."""
+    s = node.state
+    keys = [k for k in node.keys.all() if k.session == 0]
+    return ClusterState(s.identity_key, s.masking_key, s.activated, node.users.records(), keys)
 
 
 def join_offer(node: Node, ctx: Ctx, args: Empty) -> dict[str, bytes]:
@@ -57,8 +64,8 @@ def join_export(node: Node, ctx: Ctx, args: JoinExportArgs) -> dict[str, Any]:
     s = node.state
     if not s.cluster_cert_pem:
         raise HsmError(ErrorCode.INVALID_REQUEST, "this HSM has no cluster certificate yet")
-    keys = [k for k in node.keys.all() if k.session == 0]
-    state = ClusterState(s.identity_key, s.masking_key, s.activated, node.users.records(), keys)
+    state = cluster_state(node)
+    keys = state.keys
     try:
         env = _seal(s.identity_key, args.offer, msgspec.msgpack.encode(state))
     except JoinRejected as exc:
@@ -88,13 +95,20 @@ def join_import(node: Node, ctx: Ctx, args: JoinImportArgs) -> dict[str, int]:
     except (JoinRejected, CertificateError) as exc:
         raise HsmError(ErrorCode.CERTIFICATE_INVALID, str(exc)) from None
     node.join_secret = None
+    return install_state(node, ctx, state, args.certificate, args.trust_anchor)
+
+
+def install_state(
+    node: Node, ctx: Ctx, state: ClusterState, certificate: str, trust_anchor: str
+) -> dict[str, int]:
+    """Make a fresh node a member: the cluster key, masking key, users and token keys."""
     s = node.state
     s.identity_key, s.masking_key, s.activated = (
         state.identity_key,
         state.masking_key,
         state.activated,
     )
-    s.cluster_cert_pem, s.trust_anchor_pem = args.certificate, args.trust_anchor
+    s.cluster_cert_pem, s.trust_anchor_pem = certificate, trust_anchor
     for user in state.users:
         if user.username != APPLIANCE_USERNAME:
             node.users.insert(user)

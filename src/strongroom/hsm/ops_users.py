@@ -172,6 +172,8 @@ async def change_password(node: Node, ctx: Ctx, args: UserCreateArgs) -> dict[st
         raise HsmError(ErrorCode.PERMISSION_DENIED, "the appliance user's password is its own")
     if not own and node.sessions.is_logged_in(name):
         raise HsmError(ErrorCode.USER_LOGGED_IN, "cannot change the password of a logged-in user")
+    if own and node.sessions.logged_in_elsewhere(name, ctx.session):
+        raise HsmError(ErrorCode.USER_LOGGED_IN, "the user is also logged in elsewhere")
     password_hash = await node.offload(node.passwords.hash, args.password)
     user = node.users.require(name, role)
     node.users.set_password(user, password_hash)

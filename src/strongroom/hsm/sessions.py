@@ -78,6 +78,14 @@ class SessionTable:
             s.username == username and not self._expired(s, now) for s in self._by_token.values()
         )
 
+    def logged_in_elsewhere(self, username: str, session: Session | None) -> bool:
+        """True if ``username`` has a live session other than ``session``."""
+        now = self._clock.now()
+        return any(
+            s.username == username and s is not session and not self._expired(s, now)
+            for s in self._by_token.values()
+        )
+
     def close_all(self, username: str) -> list[Session]:
         """End every session of ``username``."""
         gone = [s for s in self._by_token.values() if s.username == username]

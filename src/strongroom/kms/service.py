@@ -20,9 +20,9 @@ from strongroom.errors import AwsError
 from strongroom.iam.identities import Principal
 from strongroom.kms.domain.identifiers import KeyRef, alias_arn, parse_key_ref
 from strongroom.kms.domain.keys import KeyRecord, key_arn
-from strongroom.kms.domain.states import check_state
+from strongroom.kms.domain.states import KeyState, check_state
 from strongroom.kms.keystores.software import SoftwareKeyStore
-from strongroom.storage import grant_repo, kms_repo, replica_repo
+from strongroom.storage import cks_repo, grant_repo, kms_repo, replica_repo
 from strongroom.storage.engine import ChangeMonitor, write_transaction
 
 __all__ = ["KeyAuthorizer", "Kms", "OpenAccess", "RequestContext"]
@@ -103,6 +103,7 @@ class Kms:
         self._materials: dict[tuple[str, int], bytes] = {}
         self._aliases: dict[tuple[str, str, str], str | None] = {}
         self._grants: dict[str, tuple[grant_repo.GrantRow, ...]] = {}
+        self._stores: dict[str, cks_repo.StoreRow | None] = {}
 
     # -- transactions and caches -------------------------------------------------------------
 
@@ -131,6 +132,7 @@ class Kms:
         self._materials.clear()
         self._aliases.clear()
         self._grants.clear()
+        self._stores.clear()
 
     def _fresh(self) -> None:
         if self._monitor is not None:
@@ -178,6 +180,24 @@ class Kms:
         material = self.keystore.unwrap_material(rec.material_arn, version, wrapped)
         self._materials[cache_key] = material
         return material
+
+    def key_store(self, store_id: str) -> cks_repo.StoreRow | None:
+        """A custom key store's row (cached like the keys)."""
+        self._fresh()
+        if store_id not in self._stores:
+            with self.engine.connect() as conn:
+                self._stores[store_id] = cks_repo.get_store(conn, store_id)
+        return self._stores[store_id]
+
+    def _visible(self, rec: KeyRecord) -> KeyRecord:
+        """A custom-key-store key is Unavailable (unless PendingDeletion) while its store is not
+        connected; the stored state (what EnableKey/DisableKey set) returns with the store."""
+        if rec.custom_key_store_id is None or rec.state is KeyState.PENDING_DELETION:
+            return rec
+        store = self.key_store(rec.custom_key_store_id)
+        if store is not None and store.connection_state == "CONNECTED":
+            return rec
+        return rec.replace(state=KeyState.UNAVAILABLE)
 
     def grants(self, key_id: str) -> tuple[grant_repo.GrantRow, ...]:
         """Every grant on a key (cached)."""
@@ -263,9 +283,10 @@ class Kms:
         if rec is None or rec.account_id != ref.account_id:
             arn = key_arn(ref.region, ref.account_id, key_id)
             raise AwsError("NotFoundException", f"Key '{arn}' does not exist")
-        return rec
+        return self._visible(rec)
 
     def find_by_id(self, ctx: RequestContext, key_id: str) -> KeyRecord | None:
         """A key by bare id, visible in the caller's region (any account), else None."""
         self._fresh()
-        return self.load_key(key_id, ctx.region)
+        rec = self.load_key(key_id, ctx.region)
+        return None if rec is None else self._visible(rec)

@@ -72,6 +72,7 @@ MIGRATIONS: Sequence[Migration] = (
         "CloudHSM clusters and HSMs, KMS custom key stores",
         _create("cloudhsm_clusters", "cloudhsm_hsms", "kms_custom_key_stores"),
     ),
+    (6, "CloudHSM cluster backups", _create("cloudhsm_backups")),
 )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy import (
 __all__ = [
     "access_keys",
     "aliases",
+    "cloudhsm_backups",
     "cloudhsm_clusters",
     "cloudhsm_hsms",
     "custom_key_stores",
@@ -268,4 +269,17 @@ custom_key_stores = Table(
     Column("connection_state", String(16), nullable=False),
     Column("error_code", String(64), nullable=True),
     Column("created", Float, nullable=False),
+)
+
+cloudhsm_backups = Table(
+    "cloudhsm_backups",
+    metadata,
+    Column("backup_id", String(32), primary_key=True),
+    Column("account_id", String(12), nullable=False, index=True),
+    Column("region", String(32), nullable=False),
+    Column("cluster_id", String(32), nullable=False, index=True),
+    Column("state", String(32), nullable=False),
+    Column("created", Float, nullable=False),
+    Column("document", Text, nullable=False),
+    Column("sealed", LargeBinary, nullable=True),  # the HSM-sealed cluster state
 )

@@ -3,17 +3,24 @@ Delete, with the rules and errors of kms-api.md §4."""
 
 from __future__ import annotations
 
+import logging
 import os
+from typing import TYPE_CHECKING
 
 from strongroom.cloudhsm import domain as hsmd
 from strongroom.errors import AwsError
-from strongroom.kms.keystores.cloudhsm import CloudHsmKeyStores, ConnectFailed
+from strongroom.kms.keystores.cloudhsm import CloudHsmKeyStores
 from strongroom.kms.ops import _common as c
 from strongroom.kms.service import Kms, RequestContext
 from strongroom.storage import cks_repo
 from strongroom.storage.cks_repo import StoreRow
 
-__all__ = ["HANDLERS", "check_cluster_for_keys", "store_for"]
+if TYPE_CHECKING:
+    from strongroom.kms.domain.keys import KeyRecord
+
+__all__ = ["HANDLERS", "check_cluster_for_keys", "delete_cluster_key", "store_for"]
+
+log = logging.getLogger("strongroom.kms.cloudhsm")
 
 _LIMIT = 10
 
@@ -180,46 +187,36 @@ def update_custom_key_store(kms: Kms, ctx: RequestContext, req: c.Request) -> c.
 
 
 def connect_custom_key_store(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
-    """ConnectCustomKeyStore: log in as kmsuser and rotate its password."""
+    """ConnectCustomKeyStore: answers at once with the store CONNECTING; the cluster control
+    loop logs in as kmsuser, rotates its password, and records CONNECTED or FAILED."""
     kms.authorize(ctx, None, "ConnectCustomKeyStore", request=req)
     row = store_for(kms, ctx, req["CustomKeyStoreId"])
     if row.connection_state in ("DISCONNECTING", "FAILED"):
         raise _invalid_state(row, "ConnectCustomKeyStore")
-    if row.connection_state == "CONNECTED":
+    if row.connection_state in ("CONNECTED", "CONNECTING"):
         return {}
-    stores = _stores(kms)
-    cluster = stores.control.cluster(row.cluster_id)
-    if cluster is not None and cluster.state != hsmd.ACTIVE:
+    cluster = _stores(kms).control.cluster(row.cluster_id)
+    if cluster is not None and cluster.state not in (
+        hsmd.ACTIVE,
+        hsmd.DELETED,
+        hsmd.DELETE_IN_PROGRESS,
+    ):
         raise AwsError("CloudHsmClusterNotActiveException", f"{row.cluster_id} is not active")
-    try:
-        password = stores.open_password(row.store_id, row.password_wrapped)
-        rotated = stores.connect(row.store_id, row.cluster_id, password)
-    except ConnectFailed as failed:
-        with kms.transaction() as conn:
-            cks_repo.update_store(
-                conn, row.store_id, connection_state="FAILED", error_code=failed.code
-            )
-        return {}
     with kms.transaction() as conn:
-        cks_repo.update_store(
-            conn,
-            row.store_id,
-            connection_state="CONNECTED",
-            error_code=None,
-            password_wrapped=stores.seal_password(row.store_id, rotated),
-        )
+        cks_repo.update_store(conn, row.store_id, connection_state="CONNECTING", error_code=None)
     return {}
 
 
 def disconnect_custom_key_store(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
-    """DisconnectCustomKeyStore: log out; the store's keys become unusable."""
+    """DisconnectCustomKeyStore: log out; the store's keys become Unavailable. Every process
+    drops its own login (the key store sweeper sees the state)."""
     kms.authorize(ctx, None, "DisconnectCustomKeyStore", request=req)
     row = store_for(kms, ctx, req["CustomKeyStoreId"])
     if row.connection_state in ("DISCONNECTING", "DISCONNECTED"):
         raise _invalid_state(row, "DisconnectCustomKeyStore")
-    _stores(kms).disconnect(row.store_id)
     with kms.transaction() as conn:
         cks_repo.update_store(conn, row.store_id, connection_state="DISCONNECTED", error_code=None)
+    _stores(kms).disconnect(row.store_id)
     return {}
 
 
@@ -279,7 +276,7 @@ def create_cloudhsm_key(
             "Custom key stores support only symmetric encryption keys in a single Region.",
         )
     row = store_for(kms, ctx, req["CustomKeyStoreId"])
-    if row.connection_state != "CONNECTED" or not _stores(kms).connected(row.store_id):
+    if row.connection_state != "CONNECTED":
         raise _invalid_state(row, "CreateKey")
     check_cluster_for_keys(kms, ctx, row.cluster_id)
     tags = c.check_tags(req.get("Tags"))
@@ -301,7 +298,7 @@ def create_cloudhsm_key(
         policy=req.get("Policy") or default_policy(ctx.account_id),
         current_version=1,
     )
-    _stores(kms).create_key(row.store_id, rec.arn)
+    _stores(kms).create_key(row, rec.arn)
     with kms.transaction() as conn:
         kms_repo.insert_key(conn, rec, None)
         kms_repo.put_tags(conn, rec.key_id, tags)
@@ -311,9 +308,20 @@ def create_cloudhsm_key(
     return {"KeyMetadata": meta}
 
 
+def _connected_row(kms: Kms, store_id: str, arn: str) -> StoreRow:
+    row = kms.key_store(store_id)
+    if row is None or row.connection_state != "CONNECTED":
+        raise AwsError(
+            "KMSInvalidStateException",
+            f"{arn} is unavailable: its custom key store {store_id} is not connected.",
+        )
+    return row
+
+
 def seal(kms: Kms, key_id: str, arn: str, store_id: str, plaintext: bytes, aad: bytes) -> bytes:
     """Encrypt inside the cluster."""
-    return _stores(kms).encrypt(store_id, key_id, arn, plaintext, aad)
+    row = _connected_row(kms, store_id, arn)
+    return _stores(kms).encrypt(row, key_id, arn, plaintext, aad)
 
 
 def open_blob(kms: Kms, arn: str, store_id: str, head: object, aad: bytes) -> bytes:
@@ -321,7 +329,8 @@ def open_blob(kms: Kms, arn: str, store_id: str, head: object, aad: bytes) -> by
     from strongroom.kms.domain.ciphertext import BlobHeader
 
     assert isinstance(head, BlobHeader)
-    return _stores(kms).decrypt(store_id, arn, head, aad)
+    row = _connected_row(kms, store_id, arn)
+    return _stores(kms).decrypt(row, arn, head, aad)
 
 
 def random_bytes(kms: Kms, ctx: RequestContext, store_id: str, count: int) -> bytes:
@@ -329,4 +338,20 @@ def random_bytes(kms: Kms, ctx: RequestContext, store_id: str, count: int) -> by
     row = store_for(kms, ctx, store_id)
     if row.connection_state != "CONNECTED":
         raise _invalid_state(row, "GenerateRandom")
-    return _stores(kms).random(row.store_id, count)
+    return _stores(kms).random(row, count)
+
+
+def delete_cluster_key(kms: Kms, rec: KeyRecord) -> None:
+    """After a deleted key's waiting period: best-effort delete of its cluster key (a store
+    that is not connected leaves it orphaned, as AWS does)."""
+    row = None if rec.custom_key_store_id is None else kms.key_store(rec.custom_key_store_id)
+    stores = kms.cloudhsm
+    if (
+        row is None
+        or row.connection_state != "CONNECTED"
+        or not isinstance(stores, CloudHsmKeyStores)
+    ):
+        log.warning("the cluster key of deleted key %s is left in the cluster", rec.arn)
+        return
+    if not stores.delete_key(row, rec.arn):
+        log.warning("could not delete the cluster key of deleted key %s", rec.arn)

@@ -69,7 +69,12 @@ def create_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 def describe_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """DescribeKey."""
     rec = kms.resolve(ctx, req["KeyId"], "DescribeKey", request=req)
-    return {"KeyMetadata": _lifecycle.metadata(kms, rec)}
+    meta = _lifecycle.metadata(kms, rec)
+    if rec.custom_key_store_id is not None:
+        store = kms.key_store(rec.custom_key_store_id)
+        if store is not None:
+            meta["CloudHsmClusterId"] = store.cluster_id
+    return {"KeyMetadata": meta}
 
 
 def list_keys(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
@@ -178,6 +183,9 @@ def delete_due_keys(kms: Kms) -> list[str]:
                     deleted.append(key_id)
         except SQLAlchemyError:
             log.exception("deleting key %s failed; the next pass retries", key_id)
+            continue
+        if rec is not None and rec.custom_key_store_id is not None and key_id in deleted:
+            custom_key_stores.delete_cluster_key(kms, rec)
     return deleted
 
 
