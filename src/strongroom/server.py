@@ -44,6 +44,7 @@ from strongroom.kms.ops.multiregion import delete_due_replicas
 from strongroom.kms.ops.rotation import rotate_due_keys
 from strongroom.kms.service import Kms
 from strongroom.metrics.serve_metrics import ServeMetrics
+from strongroom.monitoring.loop import Monitoring
 from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import ChangeMonitor, open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
@@ -79,6 +80,8 @@ class Config:
     insecure_open_access: bool = False
     #: benchmarks only: no audit trail at all (the trail-off baseline of bench/audit_bench.py)
     insecure_no_audit_trail: bool = False
+    #: alarm definitions (JSON/YAML; see strongroom.monitoring.alarm_config)
+    alarms_config: str | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -226,13 +229,17 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     ]
     known = {s.signing_name: s.shapes.operations for s in services}
     metrics = ServeMetrics(engine, {**known, "sts": frozenset({"AssumeRole", "GetCallerIdentity"})})
+    monitoring = Monitoring.build(
+        config.data_dir, config.alarms_config, config.scheduler_interval, control,
+        trail_engine, trail, metrics, config.account_id,
+    )  # fmt: skip
     app = App(
         services,
         verifier,
         time.time,
         query_services=[sts_service(identities, roles, authz)],
-        on_startup=_chain(scheduler.start, control.astart),
-        on_shutdown=_chain(scheduler.stop, control.astop),
+        on_startup=_chain(scheduler.start, control.astart, monitoring.start),
+        on_shutdown=_chain(monitoring.stop, scheduler.stop, control.astop),
         before_request=monitor.refresh,
         audit=trail,
         observe=metrics.observe,

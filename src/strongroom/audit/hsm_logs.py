@@ -20,7 +20,7 @@ from sqlalchemy import Engine, func, insert, select
 from strongroom.hsm.audit import AuditRecord
 from strongroom.storage.audit_schema import audit_hsm_logs as hl
 
-__all__ = ["HsmSource", "collect_hsm_logs", "read_hsm_log", "stored_tail"]
+__all__ = ["HsmLogGap", "HsmSource", "collect_hsm_logs", "read_hsm_log", "stored_tail"]
 
 log = logging.getLogger("strongroom.audit.hsm")
 _encoder = msgspec.json.Encoder()
@@ -41,12 +41,12 @@ class HsmLogGap(RuntimeError):
 
 
 def stored_tail(engine: Engine, cluster_id: str, hsm_id: str) -> int:
-    """The highest stored seq of one HSM's stream (0 if none)."""
+    """The highest stored seq of one HSM's stream (-1 if none: node sequences start at 0)."""
     with engine.connect() as conn:
         value = conn.execute(
             select(func.max(hl.c.seq)).where(hl.c.cluster_id == cluster_id, hl.c.hsm_id == hsm_id)
         ).scalar()
-    return int(value or 0)
+    return -1 if value is None else int(value)
 
 
 def _body(cluster_id: str, hsm_id: str, rec: AuditRecord) -> str:
@@ -107,12 +107,12 @@ def collect_hsm_logs(engine: Engine, sources: Sequence[HsmSource], limit: int = 
                 stored += count
                 if count < limit:
                     break
-        except Exception:
-            log.exception("collecting the audit log of HSM %s failed", source.hsm_id)
+        except Exception as exc:  # one unreachable HSM must not stop the others
+            log.warning("collecting the audit log of HSM %s failed: %s", source.hsm_id, exc)
     return stored
 
 
-def read_hsm_log(engine: Engine, cluster_id: str, hsm_id: str, from_seq: int = 1) -> Iterator[str]:
+def read_hsm_log(engine: Engine, cluster_id: str, hsm_id: str, from_seq: int = 0) -> Iterator[str]:
     """One HSM's stored records (JSON), in sequence order."""
     after = from_seq - 1
     while True:

@@ -14,12 +14,13 @@ def main() -> None:
 
 
 def _register() -> None:
-    from strongroom.cli import audit, hsm, iam, serve
+    from strongroom.cli import audit, hsm, iam, serve, status
 
     serve.register(main)
     iam.register(main)
     hsm.register(main)
     audit.register(main)
+    status.register(main)
 
 
 _register()

@@ -120,7 +120,7 @@ def export(data_dir: Path, database_url: str | None, since: str, intents: bool) 
 @_common
 @click.option("--cluster-id", required=True)
 @click.option("--hsm-id", required=True)
-@click.option("--from-seq", default=1, show_default=True, type=click.IntRange(1))
+@click.option("--from-seq", default=0, show_default=True, type=click.IntRange(0))
 def hsm(
     data_dir: Path, database_url: str | None, cluster_id: str, hsm_id: str, from_seq: int
 ) -> None:

@@ -12,6 +12,8 @@ from typing import Any
 import click
 
 from strongroom.bootstrap import PROFILE, ensure_admin
+from strongroom.metrics.multiprocess import fresh_multiprocess_dir
+from strongroom.monitoring.alarm_config import AlarmConfigError
 from strongroom.server import (
     CONFIG_ENV,
     Config,
@@ -66,6 +68,19 @@ __all__ = ["register"]
     help="Benchmarks only: skip key policies, IAM policies and grants (a baseline).",
 )
 @click.option(
+    "--insecure-no-audit-trail",
+    is_flag=True,
+    hidden=True,
+    help="Benchmarks only: record no audit trail (the trail-off baseline).",
+)
+@click.option(
+    "--alarms-config",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    envvar="STRONGROOM_ALARMS_CONFIG",
+    help="Alarm definitions, JSON or YAML (see docs/monitoring.md).",
+)
+@click.option(
     "--clock-offset-file",
     default=None,
     envvar="STRONGROOM_CLOCK_OFFSET_FILE",
@@ -81,6 +96,8 @@ def serve(
     scheduler_interval: float,
     workers: int,
     insecure_open_access: bool,
+    insecure_no_audit_trail: bool,
+    alarms_config: str | None,
     clock_offset_file: str | None,
 ) -> None:
     """Run Strongroom: the AWS KMS API on http://HOST:PORT/."""
@@ -98,6 +115,8 @@ def serve(
         clock_offset_file=clock_offset_file,
         workers=workers,
         insecure_open_access=insecure_open_access,
+        insecure_no_audit_trail=insecure_no_audit_trail,
+        alarms_config=str(Path(alarms_config).resolve()) if alarms_config else None,
     )
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
@@ -105,7 +124,11 @@ def serve(
     except DataDirLocked as exc:
         click.echo(f"strongroom serve: {exc}", err=True)
         sys.exit(1)
-    runtime = build(config)
+    try:
+        runtime = build(config)
+    except AlarmConfigError as exc:
+        click.echo(f"strongroom serve: --alarms-config: {exc}", err=True)
+        sys.exit(2)
     ensure_admin(config.data_dir, runtime.identities, runtime.roles, account_id, "us-east-1")
     _banner(config)
     options: dict[str, Any] = {
@@ -120,6 +143,7 @@ def serve(
     if workers > 1:
         runtime.close()
         os.environ[CONFIG_ENV] = config_to_env(config)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(fresh_multiprocess_dir(config.data_dir))
         uv_config = uvicorn.Config(
             "strongroom.server:worker_app", factory=True, workers=workers, **options
         )

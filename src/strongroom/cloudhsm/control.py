@@ -211,6 +211,7 @@ class ClusterControl:
         self.supervisor.stop(dead.pid)
         self.supervisor.remove(dead.hsm_id)
         new = new_hsm(cluster, dead.az, dead.subnet_id, self.now())
+        new.replacing = dead.hsm_id
         with self.write() as conn:
             repo.delete_hsm(conn, dead.hsm_id)
             repo.put_hsm(conn, new.__dict__.copy())

@@ -78,6 +78,8 @@ class Hsm:
     port: int = NODE_PORT
     state_message: str = ""
     joined: bool = False
+    #: the dead HSM this one replaces (reported unhealthy until this one is ACTIVE)
+    replacing: str = ""
 
     def wire(self) -> dict[str, Any]:
         """The ``Hsm`` shape."""

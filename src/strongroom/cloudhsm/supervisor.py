@@ -67,6 +67,8 @@ class NodeSupervisor:
             az,
             "--hsm-id",
             hsm_id,
+            "--metrics-port",  # GET /metrics (docs/monitoring.md)
+            str(port + 1),
             *shlex.split(os.environ.get(NODE_ARGS_ENV, "")),
         ]
         log = open(directory / "node.log", "ab")  # noqa: SIM115

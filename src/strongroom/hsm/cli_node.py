@@ -48,6 +48,9 @@ def _run(server: NodeServer) -> None:
 @click.option("--argon2-memory-kib", type=int, default=19456, show_default=True)
 @click.option("--argon2-parallelism", type=int, default=1, show_default=True)
 @click.option("--log-level", default="INFO", show_default=True)
+@click.option(
+    "--metrics-port", type=int, default=0, help="Serve GET /metrics on HOST:PORT (0: off)."
+)
 def hsm_node(
     data_dir: Path,
     port: int,
@@ -59,6 +62,7 @@ def hsm_node(
     argon2_memory_kib: int,
     argon2_parallelism: int,
     log_level: str,
+    metrics_port: int,
 ) -> None:
     """Run one HSM node: sealed store in DATA_DIR, TLS on HOST:PORT, audit always on."""
     logging.basicConfig(
@@ -75,4 +79,4 @@ def hsm_node(
         msg = {"error_code": 1, "data": f"store integrity check failed: {exc}"}
         click.echo(json.dumps(msg), err=True)
         sys.exit(EXIT_TAMPERED)
-    _run(NodeServer(node, host, port))
+    _run(NodeServer(node, host, port, metrics_port))

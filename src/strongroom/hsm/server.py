@@ -20,6 +20,7 @@ import msgspec
 
 from strongroom.hsm.node import CallResult, Node
 from strongroom.hsm.protocol import FrameReader, FrameTooLarge, RequestIn, ResponseOut, frame
+from strongroom.metrics.hsm_node_metrics import start_metrics_listener
 
 __all__ = ["NodeServer", "make_server_context"]
 
@@ -56,6 +57,7 @@ class _Connection(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
+        self._server.octets_in += len(data)
         try:
             payloads = self._reader.feed(data)
         except FrameTooLarge:
@@ -81,9 +83,11 @@ class _Connection(asyncio.Protocol):
 class NodeServer:
     """Serves one :class:`Node` on a TLS port."""
 
-    def __init__(self, node: Node, host: str, port: int) -> None:
+    def __init__(self, node: Node, host: str, port: int, metrics_port: int = 0) -> None:
         self.node = node
         self.host, self.port = host, port
+        self.metrics_port = metrics_port  # GET /metrics (strongroom.metrics.hsm_node_metrics)
+        self.octets_in = self.octets_out = 0
         self.request_decoder = msgspec.msgpack.Decoder(RequestIn)
         self._encoder = msgspec.msgpack.Encoder()
         self.connections: set[_Connection] = set()
@@ -125,7 +129,9 @@ class NodeServer:
             return
         for conn in self._dirty:
             if conn.transport is not None and conn.outbox:
-                conn.transport.write(b"".join(conn.outbox))
+                payload = b"".join(conn.outbox)
+                self.octets_out += len(payload)
+                conn.transport.write(payload)
             conn.outbox.clear()
         self._dirty.clear()
         if self.node.zeroize_requested:
@@ -147,6 +153,8 @@ class NodeServer:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._stopped.set)
         sweeper = loop.create_task(self._sweep())
+        if self.metrics_port:
+            await start_metrics_listener(self, self.host, self.metrics_port)
         log.info("HSM %s listening on %s:%d", self.node.state.hsm_id, self.host, self.port)
         try:
             await self._stopped.wait()

@@ -3,7 +3,11 @@
 * ``strongroom_requests_total{service, operation, outcome}``: calls by operation and outcome
   (``ok`` or the AWS error code);
 * ``strongroom_request_duration_seconds{service, operation}``: latency histogram;
-* ``strongroom_kms_keys{state, key_spec}``: key counts, read from the database at scrape time.
+* ``strongroom_kms_keys{state, key_spec}``: key counts, read from the database at scrape time;
+* ``strongroom_kms_custom_key_stores{connection_state}``: custom key stores per connection
+  state (every state, 0 included; no store ids);
+* ``strongroom_build_info{version}``: 1, with the running version;
+* collectors added by the composition root: HSM health (``HsmUnhealthy``) and alarm states.
 
 Labels are bounded: ``operation`` is a known operation of the service or ``Other`` (the name a
 client sent is never a label unless the model knows it); no key ids, principals or secrets.
@@ -16,7 +20,9 @@ are right whichever worker answers.
 from __future__ import annotations
 
 import os
+from collections import Counter as Tally
 from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -24,11 +30,12 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine, func, select
 
-from strongroom.storage.schema import keys
+from strongroom.storage.schema import custom_key_stores, keys
 
-__all__ = ["CONTENT_TYPE", "ServeMetrics"]
+__all__ = ["CONNECTION_STATES", "CONTENT_TYPE", "ServeMetrics"]
 
 CONTENT_TYPE = b"text/plain; version=0.0.4; charset=utf-8"
+CONNECTION_STATES = ("CONNECTED", "CONNECTING", "DISCONNECTED", "DISCONNECTING", "FAILED")
 _BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -51,6 +58,37 @@ class _KeyCounts(Collector):
         for state, spec, count in rows:
             family.add_metric([state, spec], count)
         yield family
+        with self._engine.connect() as conn:
+            states = Tally[str](
+                dict(
+                    conn.execute(
+                        select(custom_key_stores.c.connection_state, func.count()).group_by(
+                            custom_key_stores.c.connection_state
+                        )
+                    ).all()
+                )
+            )
+        stores = GaugeMetricFamily(
+            "strongroom_kms_custom_key_stores",
+            "Custom key stores by connection state",
+            labels=["connection_state"],
+        )
+        for state in sorted(set(CONNECTION_STATES) | set(states)):
+            stores.add_metric([state], states.get(state, 0))
+        yield stores
+        info = GaugeMetricFamily("strongroom_build_info", "Strongroom build", labels=["version"])
+        info.add_metric([_VERSION], 1)
+        yield info
+
+
+def _version() -> str:
+    try:
+        return version("strongroom")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
+_VERSION = _version()
 
 
 class ServeMetrics:
@@ -96,8 +134,9 @@ class ServeMetrics:
         child[0].inc()
         child[1].observe(seconds)
 
-    def page(self) -> tuple[bytes, bytes]:
-        """(content type, body) of ``GET /metrics``."""
+    def registry(self) -> CollectorRegistry:
+        """Everything ``/metrics`` shows: this process's counters (or, with several workers, all
+        workers' counters from the multiprocess directory) plus the scrape-time collectors."""
         registry = CollectorRegistry()
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
@@ -105,20 +144,20 @@ class ServeMetrics:
             registry.register(_Forward(self._record))
         for collector in self._extra:
             registry.register(collector)
-        return CONTENT_TYPE, generate_latest(registry)
+        return registry
 
-    def sample(self, name: str, labels: Mapping[str, str]) -> float | None:
-        """The current value of one sample (for alarms), summed over matching label sets."""
-        total, found = 0.0, False
-        registry = CollectorRegistry()
-        registry.register(_Forward(self._record))
-        for collector in self._extra:
-            registry.register(collector)
-        for metric in registry.collect():
-            for s in metric.samples:
-                if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
-                    total, found = total + s.value, True
-        return total if found else None
+    def page(self) -> tuple[bytes, bytes]:
+        """(content type, body) of ``GET /metrics``."""
+        return CONTENT_TYPE, generate_latest(self.registry())
+
+    def samples(self, name: str, labels: Mapping[str, str]) -> list[float]:
+        """Current values of the samples named ``name`` whose labels include ``labels``."""
+        return [
+            s.value
+            for metric in self.registry().collect()
+            for s in metric.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        ]
 
 
 class _Forward(Collector):

@@ -1,0 +1,134 @@
+"""Benchmark what the audit trail costs on the hot path: Encrypt with the trail on and off.
+
+In one run, with kms_bench.py's machinery (through authz_bench.py's helpers: servers on free
+loopback ports, requests pre-signed with SigV4, replayed by wrk with ``wrk_replay.lua``, CPU
+accounting), two servers side by side:
+
+* (a) ``strongroom serve --insecure-no-audit-trail``: no record is written (the baseline);
+* (b) a normal ``serve``: every call's event is group-committed (one transaction, one fsync and
+  one signed digest per batch) before its response leaves.
+
+The loads are interleaved (a, b, a, b, ...) for ``--rounds`` rounds so drift on a shared
+machine hits both alike; the median round of each is reported with the ratio b/a (goal: at
+least 0.8). Needs wrk and the bench extra, as kms_bench.py. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from authz_bench import kms_client, load, strongroom
+from kms_bench import RESULTS, Settings, wrk_binary
+from kms_report import LoadResult, check, save
+
+GOAL = 0.8
+LABELS = {"a-trail-off": "(a) --insecure-no-audit-trail", "b-trail-on": "(b) audit trail on"}
+
+
+def report(rounds: dict[str, list[LoadResult]]) -> tuple[list[str], float]:
+    head = (
+        f"{'configuration':<32} {'req/s (median)':>14} {'rounds':>22} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'srv CPU':>7} {'req/CPU-s':>9} {'other CPU':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    medians: dict[str, float] = {}
+    per_cpu: dict[str, float] = {}
+    for label, results in rounds.items():
+        medians[label] = statistics.median(r.rps for r in results)
+        per_cpu[label] = statistics.median(r.rps_per_cpu for r in results)
+        mid = min(results, key=lambda r: abs(r.rps - medians[label]))
+        each = "/".join(f"{r.rps:,.0f}" for r in results)
+        lines.append(
+            f"{LABELS[label]:<32} {medians[label]:>14,.0f} {each:>22} {mid.p50_ms:>7.2f} "
+            f"{mid.p99_ms:>7.2f} {mid.server_cpu_pct:>6.0f}% {per_cpu[label]:>9,.0f} "
+            f"{max(r.other_cpu_pct for r in results):>8.0f}%"
+        )
+    ratio = medians["b-trail-on"] / medians["a-trail-off"]
+    cpu_ratio = per_cpu["b-trail-on"] / per_cpu["a-trail-off"]
+    verdict = "meets" if ratio >= GOAL else "BELOW"
+    lines += [
+        "",
+        f"b/a = {ratio:.2f} req/s ({cpu_ratio:.2f} per server CPU-second): "
+        f"{verdict} the goal of {GOAL}",
+    ]
+    return lines, ratio
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per server")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--signed", type=int, default=2000, help="distinct signed requests")
+    parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers (2)")
+    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 20:
+        parser.error("--duration must be 1..600 s, --warmup 0..60 s, --rounds 1..20")
+    if not 1 <= args.signed <= 100_000 or not 1 <= args.threads <= args.connections <= 10_000:
+        parser.error("need 1 <= --signed <= 100000 and 1 <= --threads <= --connections")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk_binary()
+    settings = Settings(
+        args.threads, args.connections, args.duration, args.warmup, args.signed, False,
+        args.workers,
+    )  # fmt: skip
+    print(
+        f"Encrypt (32 bytes, 2-pair encryption context): wrk -t{settings.threads} "
+        f"-c{settings.connections} -d{settings.duration}s x {args.rounds} interleaved rounds, "
+        f"serve --workers {settings.workers}, {settings.signed} pre-signed requests per load"
+    )
+    rounds: dict[str, list[LoadResult]] = {label: [] for label in LABELS}
+    with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
+        workdir = Path(tmp)
+        with (
+            strongroom(settings, workdir / "off.log", "off", "--insecure-no-audit-trail") as off,
+            strongroom(settings, workdir / "on.log", "on") as on,
+        ):
+            plan = [
+                ("a-trail-off", off, kms_client(off).create_key()["KeyMetadata"]["KeyId"]),
+                ("b-trail-on", on, kms_client(on).create_key()["KeyMetadata"]["KeyId"]),
+            ]
+            for label, server, key in plan if settings.warmup else []:
+                load(server, f"warmup-{label}", key, settings, settings.warmup, workdir)
+            for number in range(1, args.rounds + 1):
+                for label, server, key in plan:
+                    result = load(server, label, key, settings, settings.duration, workdir)
+                    rounds[label].append(result)
+                    print(
+                        f"  round {number} {LABELS[label]:<32} {result.rps:>9,.0f} req/s "
+                        f"(other CPU {result.other_cpu_pct:.0f}%)",
+                        flush=True,
+                    )
+    lines, _ = report(rounds)
+    print("\n" + "\n".join(lines))
+    every = [r for results in rounds.values() for r in results]
+    if not args.no_save:
+        path = save(RESULTS, {**vars(args), "bench": "audit_bench", "summary": lines}, every, [])
+        print(f"\nresults: {path}")
+    busy = [r for r in every if r.other_cpu_pct > 20]
+    if busy:
+        print(
+            f"WARNING: other processes used over 20% of a CPU during {len(busy)} of "
+            f"{len(every)} loads (up to {max(r.other_cpu_pct for r in busy):.0f}%); absolute "
+            "figures are lower bounds (the interleaving keeps the ratio fair)",
+            file=sys.stderr,
+        )
+    problems = check(every)
+    for problem in problems:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
