@@ -1,4 +1,5 @@
-"""Repositories of migration 3: rotation settings, material events, import state.
+"""Repositories of migrations 3 and 7: rotation settings, material events, imported materials
+(one row per imported material version) and each key's latest import token.
 
 Each function takes the caller's connection, so a rotation (new material row, key row, event
 row, schedule row) commits all or nothing.
@@ -7,9 +8,11 @@ row, schedule row) commits all or nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
+from strongroom.storage.lifecycle_schema import import_tokens, imported_materials
 from strongroom.storage.schema import (
     import_state,
     key_materials,
@@ -20,18 +23,26 @@ from strongroom.storage.schema import (
 
 __all__ = [
     "ImportState",
+    "ImportedMaterial",
     "MaterialEvent",
     "RotationSettings",
     "add_material",
+    "delete_imported",
     "delete_material",
+    "delete_material_version",
     "due_expiries",
     "due_rotations",
     "get_import",
+    "get_import_token",
     "get_rotation",
     "list_events",
+    "list_imported",
     "put_import",
+    "put_imported",
+    "put_material_version",
     "put_rotation",
     "record_event",
+    "set_import_token",
 ]
 
 
@@ -158,11 +169,93 @@ def put_import(conn: Connection, s: ImportState) -> None:
         conn.execute(insert(import_state).values(key_id=s.key_id, **values))
 
 
-def due_expiries(conn: Connection, now: float) -> list[str]:
-    """Keys whose imported material has expired and is still present."""
-    cond = and_(
-        import_state.c.present.is_(True),
-        import_state.c.valid_to.is_not(None),
-        import_state.c.valid_to <= now,
+def due_expiries(conn: Connection, now: float) -> list[tuple[str, int]]:
+    """(key_id, version) of imported materials that have expired and are still present."""
+    m = imported_materials.c
+    cond = and_(m.present.is_(True), m.valid_to.is_not(None), m.valid_to <= now)
+    return [(r.key_id, r.version) for r in conn.execute(select(m.key_id, m.version).where(cond))]
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedMaterial:
+    """One imported material version: a sealed copy to recognise a reimport, its description
+    and expiry, whether it is present (IMPORTED) and whether it waits for RotateKeyOnDemand."""
+
+    key_id: str
+    version: int
+    material_check: bytes
+    description: str | None
+    expiration_model: str
+    valid_to: float | None
+    present: bool
+    pending_rotation: bool
+
+
+def list_imported(conn: Connection, key_id: str) -> list[ImportedMaterial]:
+    rows = conn.execute(
+        select(imported_materials)
+        .where(imported_materials.c.key_id == key_id)
+        .order_by(imported_materials.c.version)
+    ).all()
+    return [
+        ImportedMaterial(
+            r.key_id, r.version, r.material_check, r.description, r.expiration_model,
+            r.valid_to, bool(r.present), bool(r.pending_rotation),
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+def _version_of(table: Any, key_id: str, version: int) -> Any:
+    return and_(table.c.key_id == key_id, table.c.version == version)
+
+
+def put_imported(conn: Connection, m: ImportedMaterial) -> None:
+    values = {
+        "material_check": m.material_check,
+        "description": m.description,
+        "expiration_model": m.expiration_model,
+        "valid_to": m.valid_to,
+        "present": m.present,
+        "pending_rotation": m.pending_rotation,
+    }
+    where = _version_of(imported_materials, m.key_id, m.version)
+    if conn.execute(update(imported_materials).where(where).values(**values)).rowcount == 0:
+        conn.execute(
+            insert(imported_materials).values(key_id=m.key_id, version=m.version, **values)
+        )
+
+
+def delete_imported(conn: Connection, key_id: str, version: int) -> None:
+    """Forget an imported material version (one pending rotation that was deleted)."""
+    conn.execute(delete(imported_materials).where(_version_of(imported_materials, key_id, version)))
+
+
+def put_material_version(
+    conn: Connection, key_id: str, version: int, wrapped: bytes, now: float
+) -> None:
+    """Store (or restore, on reimport) one material version, leaving the key's current alone."""
+    delete_material_version(conn, key_id, version)
+    conn.execute(
+        insert(key_materials).values(
+            key_id=key_id, version=version, material_wrapped=wrapped, created=now
+        )
     )
-    return list(conn.execute(select(import_state.c.key_id).where(cond)).scalars())
+
+
+def delete_material_version(conn: Connection, key_id: str, version: int) -> None:
+    """Destroy one material version of a key."""
+    conn.execute(delete(key_materials).where(_version_of(key_materials, key_id, version)))
+
+
+def get_import_token(conn: Connection, key_id: str) -> str | None:
+    """The id of the latest import token issued for a key (older ones are invalid)."""
+    return conn.execute(
+        select(import_tokens.c.token_id).where(import_tokens.c.key_id == key_id)
+    ).scalar_one_or_none()
+
+
+def set_import_token(conn: Connection, key_id: str, token_id: str) -> None:
+    where = import_tokens.c.key_id == key_id
+    if conn.execute(update(import_tokens).where(where).values(token_id=token_id)).rowcount == 0:
+        conn.execute(insert(import_tokens).values(key_id=key_id, token_id=token_id))

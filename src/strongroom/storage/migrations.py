@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy import Connection, Engine, inspect, select
 
 from strongroom.storage import audit_schema as _audit_schema  # noqa: F401  (registers its tables)
-from strongroom.storage import schema
+from strongroom.storage import lifecycle_schema, schema
 
 __all__ = ["MIGRATIONS", "Migration", "apply_migrations", "current_version"]
 
@@ -73,6 +73,7 @@ MIGRATIONS: Sequence[Migration] = (
         _create("cloudhsm_clusters", "cloudhsm_hsms", "kms_custom_key_stores"),
     ),
     (6, "CloudHSM cluster backups", _create("cloudhsm_backups")),
+    (7, "imported material versions, import tokens, replica tags", lifecycle_schema.migrate),
 )
 
 

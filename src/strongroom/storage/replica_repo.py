@@ -14,16 +14,25 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.domain.states import KeyState
-from strongroom.storage.schema import multi_region, replicas
+from strongroom.storage import kms_repo
+from strongroom.storage.lifecycle_schema import replica_tags
+from strongroom.storage.schema import keys, multi_region, replicas
 
 __all__ = [
     "delete_replica",
+    "delete_replica_tags",
     "due_replica_deletions",
     "get_replica",
     "insert_replica",
+    "list_replica_tags",
+    "pending_replica_deletions",
     "primary_region",
+    "put_replica_tags",
     "replica_regions",
     "set_primary_region",
+    "tag",
+    "tags_of",
+    "untag",
     "update_replica",
 ]
 
@@ -88,8 +97,47 @@ def update_replica(conn: Connection, rec: KeyRecord) -> None:
 
 
 def delete_replica(conn: Connection, key_id: str, region: str) -> None:
+    """Remove a replica's row and its own tags."""
+    _where = and_(replica_tags.c.key_id == key_id, replica_tags.c.region == region)
+    conn.execute(delete(replica_tags).where(_where))
     conn.execute(
         delete(replicas).where(and_(replicas.c.key_id == key_id, replicas.c.region == region))
+    )
+
+
+def list_replica_tags(conn: Connection, key_id: str, region: str) -> list[tuple[str, str]]:
+    """A replica's own tags, sorted by tag key."""
+    rows = conn.execute(
+        select(replica_tags.c.tag_key, replica_tags.c.tag_value)
+        .where(and_(replica_tags.c.key_id == key_id, replica_tags.c.region == region))
+        .order_by(replica_tags.c.tag_key)
+    ).all()
+    return [(r.tag_key, r.tag_value) for r in rows]
+
+
+def put_replica_tags(conn: Connection, key_id: str, region: str, new: dict[str, str]) -> None:
+    """Add or overwrite a replica's tags."""
+    if not new:
+        return
+    delete_replica_tags(conn, key_id, region, list(new))
+    conn.execute(
+        insert(replica_tags),
+        [
+            {"key_id": key_id, "region": region, "tag_key": k, "tag_value": v}
+            for k, v in new.items()
+        ],
+    )
+
+
+def delete_replica_tags(conn: Connection, key_id: str, region: str, tag_keys: list[str]) -> None:
+    conn.execute(
+        delete(replica_tags).where(
+            and_(
+                replica_tags.c.key_id == key_id,
+                replica_tags.c.region == region,
+                replica_tags.c.tag_key.in_(tag_keys),
+            )
+        )
     )
 
 
@@ -106,6 +154,16 @@ def due_replica_deletions(conn: Connection, now: float) -> list[tuple[str, str]]
     return [(r.key_id, r.region) for r in rows]
 
 
+def pending_replica_deletions(conn: Connection) -> list[tuple[str, str]]:
+    """(key_id, region) of every multi-Region primary in PendingReplicaDeletion."""
+    state = KeyState.PENDING_REPLICA_DELETION.value
+    homes = conn.execute(select(keys.c.key_id, keys.c.region).where(keys.c.state == state))
+    others = conn.execute(
+        select(replicas.c.key_id, replicas.c.region).where(replicas.c.state == state)
+    )
+    return [(r.key_id, r.region) for r in [*homes, *others]]
+
+
 def primary_region(conn: Connection, key_id: str) -> str | None:
     return conn.execute(
         select(multi_region.c.primary_region).where(multi_region.c.key_id == key_id)
@@ -118,3 +176,26 @@ def set_primary_region(conn: Connection, key_id: str, region: str) -> None:
     )
     if done.rowcount == 0:
         conn.execute(insert(multi_region).values(key_id=key_id, primary_region=region))
+
+
+def tags_of(conn: Connection, rec: KeyRecord) -> list[tuple[str, str]]:
+    """The tags of a key as seen in its region: a replica's own, else the key's."""
+    if rec.is_replica_view:
+        return list_replica_tags(conn, rec.key_id, rec.region)
+    return kms_repo.list_tags(conn, rec.key_id)
+
+
+def tag(conn: Connection, rec: KeyRecord, new: dict[str, str]) -> None:
+    """TagResource on a key in its region (a replica's tags are its own)."""
+    if rec.is_replica_view:
+        put_replica_tags(conn, rec.key_id, rec.region, new)
+    else:
+        kms_repo.put_tags(conn, rec.key_id, new)
+
+
+def untag(conn: Connection, rec: KeyRecord, tag_keys: list[str]) -> None:
+    """UntagResource on a key in its region."""
+    if rec.is_replica_view:
+        delete_replica_tags(conn, rec.key_id, rec.region, tag_keys)
+    else:
+        kms_repo.delete_tags(conn, rec.key_id, tag_keys)

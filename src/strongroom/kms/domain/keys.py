@@ -105,6 +105,8 @@ class KeyRecord:
         }
         if self.state is KeyState.PENDING_DELETION and self.deletion_date is not None:
             meta["DeletionDate"] = self.deletion_date
+        if self.state is KeyState.PENDING_REPLICA_DELETION and self.pending_window_days:
+            meta["PendingDeletionWindowInDays"] = self.pending_window_days
         meta.update(algorithm_lists(self.key_spec, self.key_usage))
         if self.key_spec == "SYMMETRIC_DEFAULT" and self.origin in ("AWS_KMS", "EXTERNAL"):
             meta["CurrentKeyMaterialId"] = material_id(self.key_id, self.current_version)

@@ -11,7 +11,13 @@ from strongroom.kms.domain.keys import KeyRecord, key_arn
 from strongroom.kms.service import Kms
 from strongroom.storage import lifecycle_repo, replica_repo
 
-__all__ = ["check_deletable", "configuration", "metadata", "on_create", "regions_of"]
+__all__ = [
+    "configuration",
+    "deletion_waits_for_replicas",
+    "metadata",
+    "on_create",
+    "regions_of",
+]
 
 
 def on_create(conn: Connection, rec: KeyRecord) -> None:
@@ -27,11 +33,12 @@ def metadata(kms: Kms, rec: KeyRecord) -> dict[str, Any]:
     meta = rec.metadata()
     if rec.origin == "EXTERNAL":
         with kms.engine.connect() as conn:
-            state = lifecycle_repo.get_import(conn, rec.key_id)
-        if state is not None:
-            meta["ExpirationModel"] = state.expiration_model
-            if state.valid_to is not None and state.present:
-                meta["ValidTo"] = state.valid_to
+            known = lifecycle_repo.list_imported(conn, rec.key_id)
+        current = next((m for m in known if m.version == rec.current_version), None)
+        if current is not None:
+            meta["ExpirationModel"] = current.expiration_model
+            if current.valid_to is not None and current.present:
+                meta["ValidTo"] = current.valid_to
         else:
             meta.pop("CurrentKeyMaterialId", None)
     if rec.multi_region:
@@ -62,12 +69,22 @@ def configuration(kms: Kms, rec: KeyRecord) -> dict[str, Any]:
     }
 
 
-def check_deletable(kms: Kms, rec: KeyRecord) -> None:
-    """ScheduleKeyDeletion on a multi-Region key's home row while other regions still hold it:
-    refused, because their material lives in that row."""
-    if rec.multi_region and not rec.is_replica_view and len(regions_of(kms, rec)[1]) > 1:
-        # TODO(issue 4): PendingReplicaDeletion (AWS waits for the replicas to go first).
+def deletion_waits_for_replicas(kms: Kms, rec: KeyRecord) -> bool:
+    """ScheduleKeyDeletion on a multi-Region key: True for a primary that still has replicas
+    (it goes to PendingReplicaDeletion, and its waiting period starts when the last replica is
+    deleted). The home row (where the material lives) of a key whose primary moved elsewhere is
+    refused while other regions still hold the key."""
+    if not rec.multi_region:
+        return False
+    primary, regions = regions_of(kms, rec)
+    if len(regions) == 1:
+        return False
+    if rec.region == primary:
+        return True
+    if not rec.is_replica_view:
+        # TODO(issue 4): move the material's home row so this replica can go first.
         raise AwsError(
             "UnsupportedOperationException",
-            f"{rec.arn} has replicas; schedule their deletion first.",
+            f"{rec.arn} holds the material of the replicas in other regions; delete them first.",
         )
+    return False

@@ -1,16 +1,21 @@
 """Imported key material (BYOK): GetParametersForImport, ImportKeyMaterial,
 DeleteImportedKeyMaterial, and the scheduler's expiry pass.
 
-The import token is self-contained: expiry, wrapping algorithm and the wrapping private key,
-sealed by the root key and bound to the key's ARN, so a token of another key does not open
-(InvalidImportTokenException). Parameters are valid 24 hours. The first imported material is
-remembered (sealed) so that a reimport must bring the same material.
+The import token is self-contained: its id, expiry, wrapping algorithm and the wrapping private
+key, sealed by the root key and bound to the key's ARN, so a token of another key does not open
+(InvalidImportTokenException); only the key's latest token is valid (a newer
+GetParametersForImport invalidates older ones). Parameters are valid 24 hours.
+
+Every imported material version is remembered (sealed) so a reimport must bring the same
+material. Symmetric keys take several: ImportType NEW_KEY_MATERIAL on a key that already has
+material stores it as PENDING_ROTATION until RotateKeyOnDemand makes it current; the key is
+Enabled only while every material associated with it (not pending ones) is imported.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
+import os
 import struct
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -18,11 +23,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from strongroom.crypto import kms_asymmetric, kms_import, symmetric
 from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord, material_id
-from strongroom.kms.domain.states import KeyState
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops import _imported
 from strongroom.kms.service import Kms, RequestContext
-from strongroom.storage import kms_repo, lifecycle_repo
-from strongroom.storage.lifecycle_repo import ImportState
+from strongroom.storage import lifecycle_repo
 
 __all__ = ["HANDLERS", "expire_due_imports"]
 
@@ -30,7 +34,7 @@ DAY = 86_400.0
 _TOKEN_LIFETIME = DAY
 _ALGORITHMS = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_1",
                "RSA_AES_KEY_WRAP_SHA_256")  # fmt: skip
-_HEAD = struct.Struct(">dB")
+_HEAD = struct.Struct(">16sdB")
 #: Accepted imported material lengths in bytes per key spec (HMAC: the spec's range).
 _LENGTHS = {
     "SYMMETRIC_DEFAULT": (32, 32),
@@ -63,7 +67,10 @@ def get_parameters_for_import(kms: Kms, ctx: RequestContext, req: c.Request) -> 
         )
     private, public = kms_import.new_wrapping_pair(spec)
     valid_to = round(kms.clock.now() + _TOKEN_LIFETIME, 3)
-    token = _HEAD.pack(valid_to, _ALGORITHMS.index(algorithm)) + private
+    token_id = os.urandom(16)
+    token = _HEAD.pack(token_id, valid_to, _ALGORITHMS.index(algorithm)) + private
+    with kms.transaction() as conn:
+        lifecycle_repo.set_import_token(conn, rec.key_id, token_id.hex())
     return {
         "KeyId": rec.arn,
         "ImportToken": kms.keystore.seal_for("import-token", rec.arn, token),
@@ -73,13 +80,16 @@ def get_parameters_for_import(kms: Kms, ctx: RequestContext, req: c.Request) -> 
 
 
 def _open_token(kms: Kms, rec: KeyRecord, token: bytes) -> tuple[str, bytes]:
+    invalid = AwsError("InvalidImportTokenException", "The import token is invalid for this key.")
     try:
         raw = kms.keystore.open_for("import-token", rec.arn, token)
-        valid_to, index = _HEAD.unpack_from(raw)
+        token_id, valid_to, index = _HEAD.unpack_from(raw)
     except (symmetric.CryptoError, struct.error) as exc:
-        raise AwsError(
-            "InvalidImportTokenException", "The import token is invalid for this key."
-        ) from exc
+        raise invalid from exc
+    with kms.engine.connect() as conn:
+        latest = lifecycle_repo.get_import_token(conn, rec.key_id)
+    if latest != token_id.hex() or index >= len(_ALGORITHMS):
+        raise invalid
     if valid_to <= kms.clock.now():
         raise AwsError("ExpiredImportTokenException", "The import token has expired.")
     return _ALGORITHMS[index], raw[_HEAD.size :]
@@ -135,66 +145,43 @@ def _unwrap(kms: Kms, rec: KeyRecord, req: c.Request) -> bytes:
 
 
 def import_key_material(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
-    """ImportKeyMaterial: the first import fixes the material; later ones must bring it again."""
+    """ImportKeyMaterial: a first material, a reimport of one (EXISTING_KEY_MATERIAL), or a
+    new material for a later RotateKeyOnDemand (NEW_KEY_MATERIAL, symmetric keys only)."""
     rec = _external(kms, ctx, req, "ImportKeyMaterial")
+    options = _imported.options(rec, req)
     model, valid_to = _expiry(kms, req)
     material = _unwrap(kms, rec, req)
     with kms.transaction() as conn:
         fresh = kms.locked(conn, rec, "ImportKeyMaterial")
-        old = lifecycle_repo.get_import(conn, rec.key_id)
-        if old is not None:
-            known = kms.keystore.open_for("import-check", rec.arn, old.material_check)
-            if not hmac.compare_digest(known, material):
-                raise AwsError(
-                    "IncorrectKeyMaterialException",
-                    "The key material is not the material previously imported into this key.",
-                )
-        check = kms.keystore.seal_for("import-check", rec.arn, material)
-        lifecycle_repo.put_import(conn, ImportState(rec.key_id, check, model, valid_to, True))
-        if old is None or not old.present:
-            wrapped = kms.keystore.wrap_material(rec.arn, 1, material)
-            lifecycle_repo.add_material(conn, rec.key_id, 1, wrapped, "IMPORTED", kms.clock.now())
-        if fresh.state is KeyState.PENDING_IMPORT:
-            kms_repo.update_key(conn, fresh.replace(state=KeyState.ENABLED, current_version=1))
-    return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, 1)}
-
-
-def _remove_material(kms: Kms, key_id: str, only_expired_at: float | None) -> bool:
-    with kms.transaction() as conn:
-        rec = kms_repo.get_key(conn, key_id, for_update=True)
-        state = lifecycle_repo.get_import(conn, key_id)
-        if rec is None or state is None or not state.present:
-            return False
-        if only_expired_at is not None and (
-            state.valid_to is None or state.valid_to > only_expired_at
-        ):
-            return False
-        lifecycle_repo.delete_material(conn, key_id)
-        lifecycle_repo.put_import(
-            conn, ImportState(key_id, state.material_check, state.expiration_model, None, False)
-        )
-        if rec.state in (KeyState.ENABLED, KeyState.DISABLED):
-            kms_repo.update_key(conn, rec.replace(state=KeyState.PENDING_IMPORT))
-    return True
+        version = _imported.store(kms, conn, fresh, material, options, model, valid_to)
+    return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, version)}
 
 
 def delete_imported_key_material(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
-    """DeleteImportedKeyMaterial: the key returns to PendingImport (pending deletion stays)."""
+    """DeleteImportedKeyMaterial: the current material (or KeyMaterialId's) is destroyed and the
+    key returns to PendingImport (pending deletion stays); a material pending rotation is simply
+    forgotten. No effect on a key without imported material."""
     rec = _external(kms, ctx, req, "DeleteImportedKeyMaterial")
-    _remove_material(kms, rec.key_id, None)
-    return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, 1)}
+    with kms.transaction() as conn:
+        fresh = kms.locked(conn, rec, "DeleteImportedKeyMaterial")
+        known = lifecycle_repo.list_imported(conn, rec.key_id)
+        version = _imported.version_named(fresh, known, req.get("KeyMaterialId"))
+        _imported.remove(conn, fresh, known, version)
+    return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, version)}
 
 
 def expire_due_imports(kms: Kms) -> list[str]:
-    """The scheduler's expiry pass: imported material past its ValidTo is deleted."""
+    """The scheduler's expiry pass: imported material past its ValidTo is deleted (the key
+    returns to PendingImport). Returns ``key_id:version`` of each expired material."""
     now = kms.clock.now()
     with kms.engine.connect() as conn:
         due = lifecycle_repo.due_expiries(conn, now)
     expired = []
-    for key_id in due:
+    for key_id, version in due:
         try:
-            if _remove_material(kms, key_id, now):
-                expired.append(key_id)
+            with kms.transaction() as conn:
+                if _imported.expire(conn, key_id, version, now):
+                    expired.append(f"{key_id}:{version}")
         except SQLAlchemyError:
             log.exception("expiring the material of key %s failed; the next pass retries", key_id)
     return expired

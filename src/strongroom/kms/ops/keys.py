@@ -130,7 +130,12 @@ def schedule_key_deletion(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Re
         )
     when = round(kms.clock.now() + days * DAY, 3)
     target = kms.resolve(ctx, req["KeyId"], "ScheduleKeyDeletion", allow_alias=False, request=req)
-    _lifecycle.check_deletable(kms, target)
+    if _lifecycle.deletion_waits_for_replicas(kms, target):
+        rec = _set_state(
+            kms, ctx, req, "ScheduleKeyDeletion", state=KeyState.PENDING_REPLICA_DELETION,
+            deletion_date=None, pending_window_days=days,
+        )  # fmt: skip
+        return {"KeyId": rec.arn, "KeyState": rec.state.value, "PendingWindowInDays": days}
     rec = _set_state(
         kms,
         ctx,

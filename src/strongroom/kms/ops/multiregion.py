@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.errors import AwsError
@@ -26,6 +27,7 @@ from strongroom.storage import kms_repo, replica_repo
 
 __all__ = ["HANDLERS", "delete_due_replicas"]
 
+DAY = 86_400.0
 log = logging.getLogger("strongroom.kms.multiregion")
 
 
@@ -46,19 +48,25 @@ def _primary(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> K
 
 
 def replicate_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
-    """ReplicateKey: a replica of a multi-Region primary in another region of this service."""
+    """ReplicateKey: a replica of a multi-Region primary in another region of this service.
+
+    As in AWS, the caller needs kms:ReplicateKey on the primary and kms:CreateKey in the replica
+    region; the replica's Tags (ReplicaTags in the answer) are its own."""
     rec = _primary(kms, ctx, req, "ReplicateKey")
     region = req["ReplicaRegion"]
     if rec.origin != "AWS_KMS":
         # TODO(issue 4): replicas of keys with imported material (PendingImport replicas).
         raise AwsError("UnsupportedOperationException", "Only AWS_KMS-origin keys replicate.")
     replica_ctx = RequestContext(ctx.principal, region, ctx.request_id, ctx.source_ip)
+    kms.authorize(replica_ctx, None, "CreateKey", request=req)
     policy = req.get("Policy")
     if policy is not None:
         check_policy_document(
             kms, replica_ctx, policy, None, bool(req.get("BypassPolicyLockoutSafetyCheck"))
         )
     tags = c.check_tags(req.get("Tags"))
+    if len(tags) > c.MAX_TAGS:
+        raise AwsError("TagException", f"A key can have at most {c.MAX_TAGS} tags")
     c.check_dry_run(req)
     replica = rec.replace(
         region=region,
@@ -71,21 +79,28 @@ def replicate_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         home_region=rec.home_region or rec.region,
     )
     with kms.transaction() as conn:
-        home = kms_repo.get_key(conn, rec.key_id, for_update=True)
-        if home is None:
-            raise AwsError("NotFoundException", f"Key '{rec.arn}' does not exist")
-        exists = home.region == region or replica_repo.get_replica(conn, home, region)
-        if exists:
-            raise AwsError(
-                "AlreadyExistsException",
-                f"{key_arn(region, rec.account_id, rec.key_id)} already exists.",
-            )
-        replica_repo.insert_replica(conn, replica)
+        _insert_replica(conn, rec, replica, tags)
     return {
         "ReplicaKeyMetadata": _lifecycle.metadata(kms, replica),
         "ReplicaPolicy": replica.policy,
-        "ReplicaTags": [{"TagKey": k, "TagValue": v} for k, v in tags.items()],
+        "ReplicaTags": [{"TagKey": k, "TagValue": v} for k, v in sorted(tags.items())],
     }
+
+
+def _insert_replica(
+    conn: Connection, primary: KeyRecord, replica: KeyRecord, tags: dict[str, str]
+) -> None:
+    home = kms_repo.get_key(conn, primary.key_id, for_update=True)
+    if home is None:
+        raise AwsError("NotFoundException", f"Key '{primary.arn}' does not exist")
+    region = replica.region
+    if home.region == region or replica_repo.get_replica(conn, home, region):
+        raise AwsError(
+            "AlreadyExistsException",
+            f"{key_arn(region, primary.account_id, primary.key_id)} already exists.",
+        )
+    replica_repo.insert_replica(conn, replica)
+    replica_repo.put_replica_tags(conn, replica.key_id, region, tags)
 
 
 def update_primary_region(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
@@ -109,7 +124,9 @@ def update_primary_region(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Re
 
 def delete_due_replicas(kms: Kms) -> list[str]:
     """The scheduler's pass for replicas whose deletion date has come (their rows only: the
-    material stays with the key's other regions). Returns ``key_id@region`` of each."""
+    material stays with the key's other regions), then for primaries in PendingReplicaDeletion
+    whose last replica is gone: they become PendingDeletion and their waiting period starts.
+    Returns ``key_id@region`` of each deleted replica."""
     now = kms.clock.now()
     with kms.engine.connect() as conn:
         due = replica_repo.due_replica_deletions(conn, now)
@@ -121,7 +138,36 @@ def delete_due_replicas(kms: Kms) -> list[str]:
             done.append(f"{key_id}@{region}")
         except SQLAlchemyError:
             log.exception("deleting replica %s in %s failed; the next pass retries", key_id, region)
+    _start_primary_windows(kms, now)
     return done
+
+
+def _start_primary_windows(kms: Kms, now: float) -> None:
+    with kms.engine.connect() as conn:
+        waiting = replica_repo.pending_replica_deletions(conn)
+    for key_id, region in waiting:
+        try:
+            with kms.transaction() as conn:
+                _start_window(conn, key_id, region, now)
+        except SQLAlchemyError:
+            log.exception("starting the deletion window of %s failed; retrying later", key_id)
+
+
+def _start_window(conn: Connection, key_id: str, region: str, now: float) -> None:
+    home = kms_repo.get_key(conn, key_id, for_update=True)
+    if home is None:
+        return
+    rec = home if home.region == region else replica_repo.get_replica(conn, home, region)
+    if rec is None or rec.state is not KeyState.PENDING_REPLICA_DELETION:
+        return
+    if {home.region, *replica_repo.replica_regions(conn, key_id)} - {region}:
+        return  # replicas remain
+    days = rec.pending_window_days or 30
+    new = rec.replace(state=KeyState.PENDING_DELETION, deletion_date=round(now + days * DAY, 3))
+    if new.is_replica_view:
+        replica_repo.update_replica(conn, new)
+    else:
+        kms_repo.update_key(conn, new)
 
 
 HANDLERS: dict[str, c.Handler] = {

@@ -1,9 +1,11 @@
 """Key rotation: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus, RotateKeyOnDemand,
 ListKeyRotations, and the scheduler's rotation pass.
 
-Only symmetric encryption keys with Origin AWS_KMS rotate (kms-api.md §3.9); asymmetric, HMAC
-and imported keys answer UnsupportedOperationException. A rotation adds a material version and
-makes it current; ciphertexts name their version, so every older one keeps decrypting.
+Only symmetric encryption keys with Origin AWS_KMS rotate automatically (kms-api.md §3.9);
+asymmetric and HMAC keys answer UnsupportedOperationException. A symmetric key with imported
+material rotates on demand only, to material imported as PENDING_ROTATION. A rotation adds a
+material version and makes it current; ciphertexts name their version, so every older one
+keeps decrypting.
 On-demand rotations run asynchronously (the scheduler's next pass), as in AWS, which is why
 OnDemandRotationStartDate can be seen; at most 25 per key (this botocore model's limit).
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import logging
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.errors import AwsError
@@ -19,6 +22,7 @@ from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.domain.specs import ROTATABLE
 from strongroom.kms.domain.states import KeyState
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops import _imported
 from strongroom.kms.ops._lifecycle import regions_of
 from strongroom.kms.service import Kms, RequestContext
 from strongroom.storage import kms_repo, lifecycle_repo
@@ -30,12 +34,16 @@ DAY = 86_400.0
 ON_DEMAND_LIMIT = 25
 DEFAULT_PERIOD = 365
 _CONFLICT_WINDOW = 20 * 60.0
+#: What a symmetric key with imported material supports (RotateKeyOnDemand rotates to material
+#: imported as PENDING_ROTATION).
+_IMPORTED_OK = frozenset({"RotateKeyOnDemand", "ListKeyRotations", "GetKeyRotationStatus"})
 _PRIMARY_ONLY = frozenset({"EnableKeyRotation", "DisableKeyRotation", "RotateKeyOnDemand"})
 log = logging.getLogger("strongroom.kms.rotation")
 
 
-def _rotatable(rec: KeyRecord) -> None:
-    if rec.origin != "AWS_KMS":
+def _rotatable(rec: KeyRecord, operation: str) -> None:
+    imported_ok = operation in _IMPORTED_OK and rec.key_spec == "SYMMETRIC_DEFAULT"
+    if rec.origin != "AWS_KMS" and not (rec.origin == "EXTERNAL" and imported_ok):
         raise AwsError(
             "UnsupportedOperationException",
             f"{rec.arn} origin is {rec.origin} which is not valid for this operation.",
@@ -49,7 +57,7 @@ def _rotatable(rec: KeyRecord) -> None:
 
 def _key(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> KeyRecord:
     rec = kms.resolve(ctx, req["KeyId"], operation, allow_alias=False, request=req)
-    _rotatable(rec)
+    _rotatable(rec, operation)
     if rec.multi_region and operation in _PRIMARY_ONLY:
         primary, _ = regions_of(kms, rec)
         if primary != rec.region:
@@ -107,7 +115,8 @@ def get_key_rotation_status(kms: Kms, ctx: RequestContext, req: c.Request) -> c.
     """GetKeyRotationStatus (a key pending deletion shows rotation disabled)."""
     rec = _key(kms, ctx, req, "GetKeyRotationStatus")
     s = _settings(kms, rec.key_id)
-    enabled = s.enabled and rec.state is not KeyState.PENDING_DELETION
+    pending = (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION)
+    enabled = s.enabled and rec.state not in pending
     out: c.Response = {"KeyRotationEnabled": enabled, "KeyId": rec.arn}
     if enabled:
         out["RotationPeriodInDays"] = s.period_days
@@ -122,7 +131,9 @@ def rotate_key_on_demand(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Res
     rec = _key(kms, ctx, req, "RotateKeyOnDemand")
     now = kms.clock.now()
     with kms.transaction() as conn:
-        kms.locked(conn, rec, "RotateKeyOnDemand")
+        fresh = kms.locked(conn, rec, "RotateKeyOnDemand")
+        if fresh.origin == "EXTERNAL":
+            _check_imported_rotation(conn, fresh)
         s = lifecycle_repo.get_rotation(conn, rec.key_id) or RotationSettings(
             rec.key_id, False, DEFAULT_PERIOD, None, None
         )
@@ -148,6 +159,21 @@ def rotate_key_on_demand(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Res
     return {"KeyId": rec.arn}
 
 
+def _check_imported_rotation(conn: Connection, rec: KeyRecord) -> None:
+    if rec.multi_region:
+        raise AwsError(
+            "UnsupportedOperationException",
+            f"{rec.arn} is a multi-Region key with imported key material.",
+        )
+    if rec.state is KeyState.PENDING_IMPORT:
+        raise AwsError("KMSInvalidStateException", f"{rec.arn} is pending import.")
+    if not any(m.pending_rotation for m in lifecycle_repo.list_imported(conn, rec.key_id)):
+        raise AwsError(
+            "KMSInvalidStateException",
+            f"{rec.arn} has no imported key material in PENDING_ROTATION state.",
+        )
+
+
 def list_key_rotations(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ListKeyRotations: rotations only (default), or every material (ALL_KEY_MATERIAL)."""
     rec = _key(kms, ctx, req, "ListKeyRotations")
@@ -157,26 +183,42 @@ def list_key_rotations(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Respo
     everything = req.get("IncludeKeyMaterial") == "ALL_KEY_MATERIAL"
     with kms.engine.connect() as conn:
         events = lifecycle_repo.list_events(conn, rec.key_id)
-    chosen = [
-        e for e in events
-        if e.version > start and (everything or e.rotation_type in ("AUTOMATIC", "ON_DEMAND"))
+        imported = {m.version: m for m in lifecycle_repo.list_imported(conn, rec.key_id)}
+    chosen: list[tuple[int, lifecycle_repo.MaterialEvent | None]] = [
+        (e.version, e) for e in events
+        if everything or e.rotation_type in ("AUTOMATIC", "ON_DEMAND")
     ]  # fmt: skip
+    if everything:
+        chosen += [(v, None) for v, m in imported.items() if m.pending_rotation]
+    chosen = sorted(item for item in chosen if item[0] > start)
     page = chosen[:limit]
-    entries = []
-    for e in page:
-        entry: c.Response = {
-            "KeyId": rec.arn,
-            "KeyMaterialId": material_id(rec.key_id, e.version),
-            "KeyMaterialState": "CURRENT" if e.version == rec.current_version else "NON_CURRENT",
-        }
-        if e.rotation_type in ("AUTOMATIC", "ON_DEMAND"):
-            entry["RotationDate"] = e.rotated_at
-            entry["RotationType"] = e.rotation_type
-        entries.append(entry)
+    entries = [_entry(rec, v, e, imported.get(v)) for v, e in page]
     out: c.Response = {"Rotations": entries, "Truncated": len(chosen) > limit}
     if len(chosen) > limit:
-        out["NextMarker"] = c.encode_marker("rotations", str(page[-1].version))
+        out["NextMarker"] = c.encode_marker("rotations", str(page[-1][0]))
     return out
+
+
+def _entry(
+    rec: KeyRecord,
+    version: int,
+    event: lifecycle_repo.MaterialEvent | None,
+    imported: lifecycle_repo.ImportedMaterial | None,
+) -> c.Response:
+    state = "CURRENT" if version == rec.current_version else "NON_CURRENT"
+    if imported is not None and imported.pending_rotation:
+        state = "PENDING_ROTATION"
+    entry: c.Response = {
+        "KeyId": rec.arn,
+        "KeyMaterialId": material_id(rec.key_id, version),
+        "KeyMaterialState": state,
+    }
+    if imported is not None:
+        entry.update(_imported.entry_fields(imported))
+    if event is not None and event.rotation_type in ("AUTOMATIC", "ON_DEMAND"):
+        entry["RotationDate"] = event.rotated_at
+        entry["RotationType"] = event.rotation_type
+    return entry
 
 
 def _rotate_one(kms: Kms, key_id: str, now: float) -> bool:
@@ -189,10 +231,14 @@ def _rotate_one(kms: Kms, key_id: str, now: float) -> bool:
         automatic = s.enabled and s.next_rotation is not None and s.next_rotation <= now
         if not (on_demand or automatic):
             return False
-        version = rec.current_version + 1
-        wrapped = kms.keystore.wrap_material(rec.arn, version, kms.keystore.new_material())
-        kind = "AUTOMATIC" if automatic else "ON_DEMAND"
-        lifecycle_repo.add_material(conn, key_id, version, wrapped, kind, round(now, 3))
+        if rec.origin == "EXTERNAL":
+            _imported.promote_pending(conn, rec, round(now, 3))
+            automatic = False
+        else:
+            version = rec.current_version + 1
+            wrapped = kms.keystore.wrap_material(rec.arn, version, kms.keystore.new_material())
+            kind = "AUTOMATIC" if automatic else "ON_DEMAND"
+            lifecycle_repo.add_material(conn, key_id, version, wrapped, kind, round(now, 3))
         next_rotation = s.next_rotation
         if automatic:
             next_rotation = round(now + s.period_days * DAY, 3)

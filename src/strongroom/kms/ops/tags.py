@@ -1,11 +1,12 @@
-"""Tag operations: TagResource, UntagResource, ListResourceTags."""
+"""Tag operations: TagResource, UntagResource, ListResourceTags (a multi-Region replica's
+tags are its own)."""
 
 from __future__ import annotations
 
 from strongroom.errors import AwsError
 from strongroom.kms.ops import _common as c
 from strongroom.kms.service import Kms, RequestContext
-from strongroom.storage import kms_repo
+from strongroom.storage import replica_repo
 
 __all__ = ["HANDLERS"]
 
@@ -16,10 +17,10 @@ def tag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     new_tags = c.check_tags(req["Tags"])
     with kms.transaction() as conn:
         kms.locked(conn, rec, "TagResource")
-        existing = dict(kms_repo.list_tags(conn, rec.key_id))
+        existing = dict(replica_repo.tags_of(conn, rec))
         if len(existing | new_tags) > c.MAX_TAGS:
             raise AwsError("LimitExceededException", f"A key can have at most {c.MAX_TAGS} tags")
-        kms_repo.put_tags(conn, rec.key_id, new_tags)
+        replica_repo.tag(conn, rec, new_tags)
     return {}
 
 
@@ -31,7 +32,7 @@ def untag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
             raise AwsError("TagException", "Tags beginning with aws: are reserved")
     with kms.transaction() as conn:
         kms.locked(conn, rec, "UntagResource")
-        kms_repo.delete_tags(conn, rec.key_id, list(req["TagKeys"]))
+        replica_repo.untag(conn, rec, list(req["TagKeys"]))
     return {}
 
 
@@ -41,7 +42,7 @@ def list_resource_tags(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Respo
     limit = c.page_limit(req, 50, 50)
     after = c.decode_marker("tags", req.get("Marker"))
     with kms.engine.connect() as conn:
-        pairs = [p for p in kms_repo.list_tags(conn, rec.key_id) if after is None or p[0] > after]
+        pairs = [p for p in replica_repo.tags_of(conn, rec) if after is None or p[0] > after]
     page = pairs[:limit]
     out: c.Response = {
         "Tags": [{"TagKey": k, "TagValue": v} for k, v in page],
