@@ -10,6 +10,7 @@ transactions (``BEGIN IMMEDIATE``), PostgreSQL serialises them on the head row
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -118,11 +119,27 @@ class TrailStore:
         assert self._signer is not None, "a read-only TrailStore cannot append"
         conn = self._writer_connection()
         try:
-            with conn.begin():
+            with self._batch_lock(), conn.begin():
                 return self._append(conn, entries)
         except Exception:
             self._drop_writer_connection()
             raise
+
+    @contextlib.contextmanager
+    def _batch_lock(self) -> Iterator[None]:
+        """SQLite with several writer processes (``serve --workers N``): take turns on a
+        lock file first. A blocked ``flock`` wakes the moment the holder commits, where
+        SQLite's own busy handler sleeps with back-off (up to 100 ms at a time)."""
+        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if not database:
+            yield
+            return
+        with open(database + ".lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _writer_connection(self) -> Connection:
         if self._writer is not None and self._writer.engine is not self.engine:
