@@ -21,6 +21,7 @@ __all__ = [
     "BadSignature",
     "DecryptFailed",
     "derive_shared_secret",
+    "forget_loaded_keys",
     "generate_private",
     "import_private",
     "oaep_decrypt",
@@ -105,6 +106,13 @@ def import_private(der: bytes, spec: str) -> bytes | None:
 @functools.lru_cache(maxsize=2048)
 def _private(der: bytes) -> Any:
     return serialization.load_der_private_key(der, password=None)
+
+
+def forget_loaded_keys() -> None:
+    """Drop every parsed private key kept for speed (called whenever KMS caches are dropped,
+    so a deleted key's private key does not outlive it in memory)."""
+    _private.cache_clear()
+    _public_of.cache_clear()
 
 
 @functools.lru_cache(maxsize=2048)

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from sqlalchemy import Connection, Engine
 
 from strongroom.clock import Clock
+from strongroom.crypto.kms_asymmetric import forget_loaded_keys
 from strongroom.errors import AwsError
 from strongroom.iam.identities import Principal
 from strongroom.kms.domain.identifiers import KeyRef, alias_arn, parse_key_ref
@@ -128,6 +129,7 @@ class Kms:
         return fresh
 
     def invalidate(self) -> None:
+        forget_loaded_keys()
         self._keys.clear()
         self._materials.clear()
         self._aliases.clear()
