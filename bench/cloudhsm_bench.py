@@ -1,0 +1,108 @@
+"""Benchmark Encrypt through a custom-key-store key (AES-GCM inside the CloudHSM cluster)
+next to a default key (software key store) on the same server, in one run.
+
+With kms_bench.py / authz_bench.py's machinery: one ``strongroom serve --workers N`` on a free
+loopback port, a cluster of two HSM node processes set up as a user would
+(cloudhsm_setup.py), requests pre-signed with SigV4 and replayed by wrk; the two loads are
+interleaved (default, custom key store, default, ...) for ``--rounds`` rounds and the median
+round of each is reported with the ratio custom/default (goal: at least 0.5; AWS allows 1,800
+requests/s per CloudHSM key store).
+
+Needs wrk and the bench extra, as kms_bench.py. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from authz_bench import kms_client, load, strongroom
+from cloudhsm_setup import setup_store
+from kms_bench import BIN, RESULTS, Settings, wrk_binary
+from kms_report import LoadResult, check, save
+
+GOAL = 0.5
+LABELS = {"default": "default key (software)", "cks": "custom key store (CloudHSM)"}
+
+
+def report(rounds: dict[str, list[LoadResult]]) -> tuple[list[str], float]:
+    head = f"{'key':<30} {'req/s (median)':>14} {'rounds':>24} {'p50 ms':>7} {'p99 ms':>7}"
+    lines = [head, "-" * len(head)]
+    medians: dict[str, float] = {}
+    for label, results in rounds.items():
+        median = statistics.median(r.rps for r in results)
+        medians[label] = median
+        mid = min(results, key=lambda r: abs(r.rps - median))
+        each = "/".join(f"{r.rps:,.0f}" for r in results)
+        lines.append(
+            f"{LABELS[label]:<30} {median:>14,.0f} {each:>24} {mid.p50_ms:>7.2f} {mid.p99_ms:>7.2f}"
+        )
+    ratio = medians["cks"] / medians["default"]
+    verdict = "meets" if ratio >= GOAL else "BELOW"
+    lines += ["", f"custom key store / default = {ratio:.2f}: {verdict} the goal of {GOAL}"]
+    return lines, ratio
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per load (default 10)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
+    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per key")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
+    parser.add_argument("--signed", type=int, default=2000, help="distinct signed requests")
+    parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers (2)")
+    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
+    args = parser.parse_args(argv)
+    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 20:
+        parser.error("--duration must be 1..600 s, --warmup 0..60 s, --rounds 1..20")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    wrk_binary()
+    settings = Settings(
+        args.threads, args.connections, args.duration, args.warmup, args.signed, False,
+        args.workers,
+    )  # fmt: skip
+    print(
+        f"Encrypt (32 bytes): wrk -t{settings.threads} -c{settings.connections} "
+        f"-d{settings.duration}s x {args.rounds} interleaved rounds, serve --workers "
+        f"{settings.workers}, {settings.signed} pre-signed requests per load"
+    )
+    rounds: dict[str, list[LoadResult]] = {label: [] for label in LABELS}
+    with tempfile.TemporaryDirectory(prefix="cloudhsm-bench-") as tmp:
+        workdir = Path(tmp)
+        with strongroom(settings, workdir / "serve.log", "strongroom") as server:
+            made = setup_store(BIN, server.endpoint, server.access_key, server.secret_key, workdir)
+            default_key = kms_client(server).create_key()["KeyMetadata"]["KeyId"]
+            plan = [("default", default_key), ("cks", made.key_id)]
+            for label, key in plan if settings.warmup else []:
+                load(server, f"warmup-{label}", key, settings, settings.warmup, workdir)
+            for number in range(1, args.rounds + 1):
+                for label, key in plan:
+                    result = load(server, label, key, settings, settings.duration, workdir)
+                    rounds[label].append(result)
+                    print(
+                        f"  round {number} {LABELS[label]:<30} {result.rps:>9,.0f} req/s "
+                        f"({result.non2xx} non-2xx, {result.socket_errors} socket errors)",
+                        flush=True,
+                    )
+    lines, _ = report(rounds)
+    print("\n" + "\n".join(lines))
+    every = [r for results in rounds.values() for r in results]
+    if not args.no_save:
+        path = save(RESULTS, {**vars(args), "bench": "cloudhsm_bench", "summary": lines}, every, [])
+        print(f"\nresults: {path}")
+    problems = check(every)
+    for problem in problems:
+        print(f"ERROR: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
