@@ -93,9 +93,7 @@ def test_every_call_one_event_no_secrets(audit_env: AuditEnv) -> None:
     unsigned = errors[-1]
     assert unsigned["eventName"] == "Encrypt" and unsigned["userIdentity"]["type"] == "Unknown"
     # No secret anywhere in the database files (WAL included), in any encoding.
-    raw = b"".join(
-        p.read_bytes() for p in env.server.data_dir.glob("*.db*") if p.is_file()
-    )
+    raw = b"".join(p.read_bytes() for p in env.server.data_dir.glob("*.db*") if p.is_file())
     for secret_bytes in (CANARY, data_key):
         for form in (secret_bytes, base64.b64encode(secret_bytes), secret_bytes.hex().encode()):
             assert form not in raw
