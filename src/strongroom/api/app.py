@@ -8,6 +8,7 @@ service model -> decode JSON (msgspec) and validate against botocore's model -> 
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import os
@@ -75,6 +76,9 @@ class Service:
     shapes: ServiceShapes
     call: ServiceCall
     internal_error: str = "InternalFailure"
+    #: (operation) -> whether to run the call on a worker thread: operations that may wait on
+    #: another process (an HSM round trip) must not hold up the event loop
+    offload: Callable[[str], bool] | None = None
 
 
 class App:
@@ -245,7 +249,13 @@ class App:
         request = call.request = service.shapes.parse_input(operation, decoded)
         await self._before_effect(call)
         try:
-            result = service.call(operation, request, identity, call.source_ip, call.request_id)
+            if service.offload is not None and service.offload(operation):
+                result = await asyncio.get_running_loop().run_in_executor(
+                    None, service.call, operation, request, identity, call.source_ip,
+                    call.request_id,
+                )  # fmt: skip
+            else:
+                result = service.call(operation, request, identity, call.source_ip, call.request_id)
         except AwsError:
             raise
         except Exception:

@@ -16,6 +16,14 @@ from strongroom.kms.service import Kms, RequestContext
 __all__ = ["kms_service"]
 
 _REGION = re.compile(r"([a-z]+-){2,3}\d+")
+#: Operations that run inside the HSM cluster for keys in a custom key store: while one is in
+#: use they run on a worker thread, so the HSM round trip does not hold up the event loop.
+_MAY_USE_AN_HSM = frozenset(
+    {
+        "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext", "GenerateRandom", "CreateKey",
+    }
+)  # fmt: skip
 
 
 def kms_service(
@@ -41,4 +49,9 @@ def kms_service(
         ctx = RequestContext(principal, who.region, rid, source_ip)
         return handler(kms, ctx, request)
 
-    return Service("TrentService", "kms", model, call, internal_error="KMSInternalException")
+    def offload(operation: str) -> bool:
+        return operation in _MAY_USE_AN_HSM and kms.cloudhsm is not None and kms.cloudhsm.in_use()
+
+    return Service(
+        "TrentService", "kms", model, call, internal_error="KMSInternalException", offload=offload
+    )

@@ -99,6 +99,8 @@ class CloudHsmKeyStores:
         self._root = root
         self._bridge: _Bridge | None = None
         self._live: dict[str, _Connection] = {}
+        self._checked = -1e18
+        self._any_connected = False
         self._lock = threading.RLock()
         self._sweeper: threading.Thread | None = None
         control.passes.append(self.connect_pending)
@@ -232,6 +234,18 @@ class CloudHsmKeyStores:
 
     def connected(self, store_id: str) -> bool:
         return store_id in self._live
+
+    def in_use(self) -> bool:
+        """Whether any custom key store may be doing crypto here: one is attached in this
+        process, or (checked at most once a second) one is CONNECTED in the database."""
+        if self._live:
+            return True
+        now = time.monotonic()
+        if now - self._checked >= 1.0:
+            self._checked = now
+            with self.control.engine.connect() as conn:
+                self._any_connected = bool(cks_repo.stores_in_state(conn, "CONNECTED"))
+        return self._any_connected
 
     def _sweep(self) -> None:
         """Drop connections of stores no longer CONNECTED; follow replaced HSMs."""
