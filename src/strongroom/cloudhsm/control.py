@@ -230,6 +230,8 @@ class ClusterControl:
             self.update_cluster(cluster.cluster_id, state=after)
         elif cluster.state == d.ACTIVE:
             self.backups.step(cluster)
+        elif cluster.state in (d.MODIFY_IN_PROGRESS, d.ROLLBACK_IN_PROGRESS):
+            self._migrate(cluster)
         elif cluster.state == d.INITIALIZE_IN_PROGRESS:
             self._initialize(cluster)
         elif cluster.state == d.INITIALIZED:
@@ -243,6 +245,24 @@ class ClusterControl:
             self.update_cluster(
                 cluster.cluster_id, state=d.DELETED, state_message="The cluster has been deleted."
             )
+
+    def _migrate(self, cluster: Cluster) -> None:
+        """An HSM type change: a backup first, then each HSM of the old type replaced, one at
+        a time, by a new one (new id, same AZ, cloned from a member); then ACTIVE."""
+        if cluster.backup_due:
+            self.backups.take(cluster, cluster.backup_due)
+            return
+        hsms = self.hsms(cluster.cluster_id)
+        if any(h.state != d.ACTIVE or not self.supervisor.alive(h.pid) for h in hsms):
+            return  # a replacement is still coming up
+        old = [h for h in hsms if h.hsm_type != cluster.hsm_type]
+        if old:
+            log.info("HSM %s of %s: replaced by a %s", old[0].hsm_id, cluster.cluster_id,
+                     cluster.hsm_type)  # fmt: skip
+            self._replace(cluster, old[0])
+            return
+        self.update_cluster(cluster.cluster_id, state=d.ACTIVE, state_message="")
+        log.info("cluster %s now runs %s HSMs", cluster.cluster_id, cluster.hsm_type)
 
     def _initialize(self, cluster: Cluster) -> None:
         hsms = {h.hsm_id: h for h in self.live_members(cluster.cluster_id)}

@@ -30,6 +30,8 @@ UNINITIALIZED = "UNINITIALIZED"
 INITIALIZE_IN_PROGRESS = "INITIALIZE_IN_PROGRESS"
 INITIALIZED = "INITIALIZED"
 ACTIVE = "ACTIVE"
+MODIFY_IN_PROGRESS = "MODIFY_IN_PROGRESS"
+ROLLBACK_IN_PROGRESS = "ROLLBACK_IN_PROGRESS"
 DELETE_IN_PROGRESS = "DELETE_IN_PROGRESS"
 DELETED = "DELETED"
 DEGRADED = "DEGRADED"
@@ -126,6 +128,8 @@ class Cluster:
     csr_hsm_id: str = ""
     #: why a backup is to be taken at the next pass ("" when none is due)
     backup_due: str = ""
+    #: after an hsm1.medium → hsm2m.medium change: rollback allowed until then (epoch seconds)
+    rollback_expiration: float | None = None
 
     @property
     def arn(self) -> str:
@@ -172,4 +176,6 @@ class Cluster:
             out["StateMessage"] = self.state_message
         if self.source_backup_id:
             out["SourceBackupId"] = self.source_backup_id
+        if self.rollback_expiration is not None:
+            out["HsmTypeRollbackExpiration"] = self.rollback_expiration
         return out
