@@ -15,14 +15,13 @@ least 0.8). Needs wrk and the bench extra, as kms_bench.py. See bench/README.md.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from authz_bench import kms_client, load, strongroom
-from kms_bench import RESULTS, Settings, wrk_binary
+from authz_bench import kms_client, load, strongroom, variant_args, variant_settings
+from kms_bench import RESULTS, wrk_binary
 from kms_report import LoadResult, check, save
 
 GOAL = 0.8
@@ -58,31 +57,10 @@ def report(rounds: dict[str, list[LoadResult]]) -> tuple[list[str], float]:
     return lines, ratio
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=int, default=10, help="seconds per load (default 10)")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per server")
-    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
-    parser.add_argument("--signed", type=int, default=2000, help="distinct signed requests")
-    parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers (2)")
-    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
-    args = parser.parse_args(argv)
-    if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60 or not 1 <= args.rounds <= 20:
-        parser.error("--duration must be 1..600 s, --warmup 0..60 s, --rounds 1..20")
-    if not 1 <= args.signed <= 100_000 or not 1 <= args.threads <= args.connections <= 10_000:
-        parser.error("need 1 <= --signed <= 100000 and 1 <= --threads <= --connections")
-    return args
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = variant_args(argv, __doc__.split("\n\n")[0])
     wrk_binary()
-    settings = Settings(
-        args.threads, args.connections, args.duration, args.warmup, args.signed, False,
-        args.workers,
-    )  # fmt: skip
+    settings = variant_settings(args)
     print(
         f"Encrypt (32 bytes, 2-pair encryption context): wrk -t{settings.threads} "
         f"-c{settings.connections} -d{settings.duration}s x {args.rounds} interleaved rounds, "

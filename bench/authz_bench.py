@@ -340,11 +340,14 @@ def report(rounds: dict[str, list[LoadResult]]) -> tuple[list[str], dict[str, fl
 # --- main --------------------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def variant_args(
+    argv: list[str] | None, description: str, warmup_help: str = "warm-up seconds per server"
+) -> argparse.Namespace:
+    """The options every side-by-side variant benchmark takes (authz, audit, cloudhsm)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--duration", type=int, default=10, help="seconds per load (default 10)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (default 3)")
-    parser.add_argument("--warmup", type=int, default=2, help="warm-up seconds per server")
+    parser.add_argument("--warmup", type=int, default=2, help=warmup_help)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (32)")
     parser.add_argument("--signed", type=int, default=2000, help="distinct signed requests")
@@ -360,13 +363,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    wrk_binary()
-    settings = Settings(
+def variant_settings(args: argparse.Namespace) -> Settings:
+    """wrk and serve settings from :func:`variant_args` (no CPU pinning)."""
+    return Settings(
         args.threads, args.connections, args.duration, args.warmup, args.signed, False,
         args.workers,
     )  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = variant_args(argv, __doc__.split("\n\n")[0])
+    wrk_binary()
+    settings = variant_settings(args)
     print(
         f"Encrypt (32 bytes, 2-pair encryption context): wrk -t{settings.threads} "
         f"-c{settings.connections} -d{settings.duration}s x {args.rounds} interleaved rounds, "
