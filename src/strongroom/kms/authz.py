@@ -93,6 +93,9 @@ class KmsAccessControl:
         self._authz = authz
         self._kms = kms
         self._secure = "true" if secure_transport else "false"
+        self._second = -1
+        self._time_keys: tuple[tuple[str], tuple[str]] = (("",), ("",))
+        self._resource_keys: dict[str, bool] = {}
 
     def authorize(
         self,
@@ -180,10 +183,10 @@ class KmsAccessControl:
         encryption_context: Mapping[str, str] | None,
         alias: str | None,
     ) -> dict[str, tuple[str, ...]]:
-        now = time.time()
+        current, epoch = self._clock_keys()
         out: dict[str, tuple[str, ...]] = {
-            "aws:CurrentTime": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),),
-            "aws:EpochTime": (str(int(now)),),
+            "aws:CurrentTime": current,
+            "aws:EpochTime": epoch,
             "aws:SecureTransport": (self._secure,),
         }
         if ctx.source_ip:
@@ -207,6 +210,28 @@ class KmsAccessControl:
             self._key_context(ctx, key, out)
         return out
 
+    def _clock_keys(self) -> tuple[tuple[str], tuple[str]]:
+        """aws:CurrentTime and aws:EpochTime, formatted once per second."""
+        second = int(time.time())
+        if second != self._second:
+            self._second = second
+            self._time_keys = (
+                (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)),),
+                (str(second),),
+            )
+        return self._time_keys
+
+    def _names_resource_keys(self, policy_text: str) -> bool:
+        """Whether a policy uses kms:ResourceAliases or aws:ResourceTag (then they are read
+        from the database for the request); remembered per document."""
+        found = self._resource_keys.get(policy_text)
+        if found is None:
+            if len(self._resource_keys) > 4096:
+                self._resource_keys.clear()
+            found = "ResourceAliases" in policy_text or "ResourceTag" in policy_text
+            self._resource_keys[policy_text] = found
+        return found
+
     @staticmethod
     def _grant_keys(request: Mapping[str, Any], out: dict[str, tuple[str, ...]]) -> None:
         operations = request.get("Operations")
@@ -227,7 +252,7 @@ class KmsAccessControl:
         if "EncryptionAlgorithm" not in out and key.key_spec == "SYMMETRIC_DEFAULT":
             out.setdefault("kms:EncryptionAlgorithm", ("SYMMETRIC_DEFAULT",))
         texts = (key.policy, *self._authz.identity_documents(ctx.principal))
-        if any("ResourceAliases" in t or "ResourceTag" in t for t in texts):
+        if any(self._names_resource_keys(t) for t in texts):
             with self._kms.engine.connect() as conn:
                 names = kms_repo.list_aliases(
                     conn, key.account_id, key.region, key.key_id, None, 100
