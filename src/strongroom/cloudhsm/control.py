@@ -76,11 +76,13 @@ class ClusterControl:
         with self.write() as conn:
             repo.put_cluster(conn, cluster.document())
 
-    def update_cluster(self, cluster_id: str, **changes: object) -> None:
-        """Read-modify-write one cluster in a single transaction (no lost updates)."""
+    def update_cluster(self, cluster_id: str, expect: str | None = None, **changes: object) -> None:
+        """Read-modify-write one cluster in a single transaction (no lost updates). With
+        ``expect``, only while the cluster is still in that state: a state change the loop
+        decided on an older read must not undo a request's (DeleteCluster, ModifyCluster)."""
         with self.write() as conn:
             doc = repo.get_cluster(conn, cluster_id)
-            if doc is not None:
+            if doc is not None and (expect is None or doc.get("state") == expect):
                 doc.update(changes)
                 repo.put_cluster(conn, doc)
 
@@ -227,7 +229,7 @@ class ClusterControl:
         if cluster.state == d.CREATE_IN_PROGRESS:
             # from a backup: ACTIVE at once; its first HSM is restored from the backup
             after = d.ACTIVE if cluster.source_backup_id else d.UNINITIALIZED
-            self.update_cluster(cluster.cluster_id, state=after)
+            self.update_cluster(cluster.cluster_id, expect=cluster.state, state=after)
         elif cluster.state == d.ACTIVE:
             self.backups.step(cluster)
         elif cluster.state in (d.MODIFY_IN_PROGRESS, d.ROLLBACK_IN_PROGRESS):
@@ -239,11 +241,18 @@ class ClusterControl:
             anchor = self.anchor(cluster)
             if members and anchor and self.nodes.info(members[0], anchor).get("activated"):
                 self.update_cluster(
-                    cluster.cluster_id, state=d.ACTIVE, state_message="", backup_due="activation"
+                    cluster.cluster_id,
+                    expect=cluster.state,
+                    state=d.ACTIVE,
+                    state_message="",
+                    backup_due="activation",
                 )
         elif cluster.state == d.DELETE_IN_PROGRESS:
             self.update_cluster(
-                cluster.cluster_id, state=d.DELETED, state_message="The cluster has been deleted."
+                cluster.cluster_id,
+                expect=cluster.state,
+                state=d.DELETED,
+                state_message="The cluster has been deleted.",
             )
 
     def _migrate(self, cluster: Cluster) -> None:
@@ -261,7 +270,9 @@ class ClusterControl:
                      cluster.hsm_type)  # fmt: skip
             self._replace(cluster, old[0])
             return
-        self.update_cluster(cluster.cluster_id, state=d.ACTIVE, state_message="")
+        self.update_cluster(
+            cluster.cluster_id, expect=cluster.state, state=d.ACTIVE, state_message=""
+        )
         log.info("cluster %s now runs %s HSMs", cluster.cluster_id, cluster.hsm_type)
 
     def _initialize(self, cluster: Cluster) -> None:
@@ -280,6 +291,7 @@ class ClusterControl:
                 self.save_hsm(other)
         self.update_cluster(
             cluster.cluster_id,
+            expect=cluster.state,
             state=d.INITIALIZED,
             state_message="Cluster is initialized. Activate it to use it.",
         )
