@@ -20,9 +20,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from authz_bench import kms_client, load, strongroom, variant_args, variant_settings
-from kms_bench import RESULTS, wrk_binary
-from kms_report import LoadResult, check, save
+from authz_bench import (
+    finish,
+    kms_client,
+    run_rounds,
+    strongroom,
+    variant_args,
+    variant_settings,
+)
+from kms_bench import wrk_binary
+from kms_report import LoadResult
 
 GOAL = 0.8
 LABELS = {"a-trail-off": "(a) --insecure-no-audit-trail", "b-trail-on": "(b) audit trail on"}
@@ -66,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
         f"-c{settings.connections} -d{settings.duration}s x {args.rounds} interleaved rounds, "
         f"serve --workers {settings.workers}, {settings.signed} pre-signed requests per load"
     )
-    rounds: dict[str, list[LoadResult]] = {label: [] for label in LABELS}
     with tempfile.TemporaryDirectory(prefix="audit-bench-") as tmp:
         workdir = Path(tmp)
         with (
@@ -77,35 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                 ("a-trail-off", off, kms_client(off).create_key()["KeyMetadata"]["KeyId"]),
                 ("b-trail-on", on, kms_client(on).create_key()["KeyMetadata"]["KeyId"]),
             ]
-            for label, server, key in plan if settings.warmup else []:
-                load(server, f"warmup-{label}", key, settings, settings.warmup, workdir)
-            for number in range(1, args.rounds + 1):
-                for label, server, key in plan:
-                    result = load(server, label, key, settings, settings.duration, workdir)
-                    rounds[label].append(result)
-                    print(
-                        f"  round {number} {LABELS[label]:<32} {result.rps:>9,.0f} req/s "
-                        f"(other CPU {result.other_cpu_pct:.0f}%)",
-                        flush=True,
-                    )
+            rounds = run_rounds(plan, LABELS, settings, args.rounds, workdir)
     lines, _ = report(rounds)
-    print("\n" + "\n".join(lines))
-    every = [r for results in rounds.values() for r in results]
-    if not args.no_save:
-        path = save(RESULTS, {**vars(args), "bench": "audit_bench", "summary": lines}, every, [])
-        print(f"\nresults: {path}")
-    busy = [r for r in every if r.other_cpu_pct > 20]
-    if busy:
-        print(
-            f"WARNING: other processes used over 20% of a CPU during {len(busy)} of "
-            f"{len(every)} loads (up to {max(r.other_cpu_pct for r in busy):.0f}%); absolute "
-            "figures are lower bounds (the interleaving keeps the ratio fair)",
-            file=sys.stderr,
-        )
-    problems = check(every)
-    for problem in problems:
-        print(f"ERROR: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return finish(args, "audit_bench", rounds, lines)
 
 
 if __name__ == "__main__":

@@ -371,47 +371,39 @@ def variant_settings(args: argparse.Namespace) -> Settings:
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = variant_args(argv, __doc__.split("\n\n")[0])
-    wrk_binary()
-    settings = variant_settings(args)
-    print(
-        f"Encrypt (32 bytes, 2-pair encryption context): wrk -t{settings.threads} "
-        f"-c{settings.connections} -d{settings.duration}s x {args.rounds} interleaved rounds, "
-        f"serve --workers {settings.workers}, {settings.signed} pre-signed requests per load"
-    )
-    rounds: dict[str, list[LoadResult]] = {label: [] for label in LABELS}
-    with tempfile.TemporaryDirectory(prefix="authz-bench-") as tmp:
-        workdir = Path(tmp)
-        with (
-            strongroom(settings, workdir / "open.log", "open", "--insecure-open-access") as open_,
-            strongroom(settings, workdir / "authz.log", "authz") as authz,
-        ):
-            open_key = kms_client(open_).create_key()["KeyMetadata"]["KeyId"]
-            default_key, big_key = prepare_keys(authz)
-            plan = [
-                ("a-open", open_, open_key),
-                ("b-default", authz, default_key),
-                ("c-20-statements", authz, big_key),
-            ]
-            if settings.warmup:
-                for label, server, key in plan:
-                    load(server, f"warmup-{label}", key, settings, settings.warmup, workdir)
-            for number in range(1, args.rounds + 1):
-                for label, server, key in plan:
-                    result = load(server, label, key, settings, settings.duration, workdir)
-                    rounds[label].append(result)
-                    print(
-                        f"  round {number} {LABELS[label]:<32} {result.rps:>9,.0f} req/s "
-                        f"(other CPU {result.other_cpu_pct:.0f}%)",
-                        flush=True,
-                    )
-    lines, _ = report(rounds)
-    print()
-    print("\n".join(lines))
+def run_rounds(
+    plan: list[tuple[str, Server, str]],
+    labels: dict[str, str],
+    settings: Settings,
+    rounds: int,
+    workdir: Path,
+) -> dict[str, list[LoadResult]]:
+    """Warm each (label, server, key) up, then run ``rounds`` interleaved loads of each, so a
+    change in the machine's load hits every variant alike."""
+    results: dict[str, list[LoadResult]] = {label: [] for label in labels}
+    for label, server, key in plan if settings.warmup else []:
+        load(server, f"warmup-{label}", key, settings, settings.warmup, workdir)
+    for number in range(1, rounds + 1):
+        for label, server, key in plan:
+            result = load(server, label, key, settings, settings.duration, workdir)
+            results[label].append(result)
+            print(
+                f"  round {number} {labels[label]:<32} {result.rps:>9,.0f} req/s "
+                f"({result.non2xx} non-2xx, other CPU {result.other_cpu_pct:.0f}%)",
+                flush=True,
+            )
+    return results
+
+
+def finish(
+    args: argparse.Namespace, bench: str, rounds: dict[str, list[LoadResult]], lines: list[str]
+) -> int:
+    """Print the report, save it (unless --no-save), warn about a busy machine; exit status 1
+    if any response was not 2xx or any socket error occurred."""
+    print("\n" + "\n".join(lines))
     every = [r for results in rounds.values() for r in results]
     if not args.no_save:
-        path = save(RESULTS, {**vars(args), "bench": "authz_bench", "summary": lines}, every, [])
+        path = save(RESULTS, {**vars(args), "bench": bench, "summary": lines}, every, [])
         print(f"\nresults: {path}")
     busy = [r for r in every if r.other_cpu_pct > 20]
     if busy:
@@ -426,6 +418,33 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"ERROR: {problem}", file=sys.stderr)
     return 1 if problems else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = variant_args(argv, __doc__.split("\n\n")[0])
+    wrk_binary()
+    settings = variant_settings(args)
+    print(
+        f"Encrypt (32 bytes, 2-pair encryption context): wrk -t{settings.threads} "
+        f"-c{settings.connections} -d{settings.duration}s x {args.rounds} interleaved rounds, "
+        f"serve --workers {settings.workers}, {settings.signed} pre-signed requests per load"
+    )
+    with tempfile.TemporaryDirectory(prefix="authz-bench-") as tmp:
+        workdir = Path(tmp)
+        with (
+            strongroom(settings, workdir / "open.log", "open", "--insecure-open-access") as open_,
+            strongroom(settings, workdir / "authz.log", "authz") as authz,
+        ):
+            open_key = kms_client(open_).create_key()["KeyMetadata"]["KeyId"]
+            default_key, big_key = prepare_keys(authz)
+            plan = [
+                ("a-open", open_, open_key),
+                ("b-default", authz, default_key),
+                ("c-20-statements", authz, big_key),
+            ]
+            rounds = run_rounds(plan, LABELS, settings, args.rounds, workdir)
+    lines, _ = report(rounds)
+    return finish(args, "authz_bench", rounds, lines)
 
 
 if __name__ == "__main__":

@@ -18,10 +18,17 @@ import sys
 import tempfile
 from pathlib import Path
 
-from authz_bench import kms_client, load, strongroom, variant_args, variant_settings
+from authz_bench import (
+    finish,
+    kms_client,
+    run_rounds,
+    strongroom,
+    variant_args,
+    variant_settings,
+)
 from cloudhsm_setup import setup_store
-from kms_bench import BIN, RESULTS, wrk_binary
-from kms_report import LoadResult, check, save
+from kms_bench import BIN, wrk_binary
+from kms_report import LoadResult
 
 GOAL = 0.5
 LABELS = {"default": "default key (software)", "cks": "custom key store (CloudHSM)"}
@@ -54,34 +61,15 @@ def main(argv: list[str] | None = None) -> int:
         f"-d{settings.duration}s x {args.rounds} interleaved rounds, serve --workers "
         f"{settings.workers}, {settings.signed} pre-signed requests per load"
     )
-    rounds: dict[str, list[LoadResult]] = {label: [] for label in LABELS}
     with tempfile.TemporaryDirectory(prefix="cloudhsm-bench-") as tmp:
         workdir = Path(tmp)
         with strongroom(settings, workdir / "serve.log", "strongroom") as server:
             made = setup_store(BIN, server.endpoint, server.access_key, server.secret_key, workdir)
             default_key = kms_client(server).create_key()["KeyMetadata"]["KeyId"]
-            plan = [("default", default_key), ("cks", made.key_id)]
-            for label, key in plan if settings.warmup else []:
-                load(server, f"warmup-{label}", key, settings, settings.warmup, workdir)
-            for number in range(1, args.rounds + 1):
-                for label, key in plan:
-                    result = load(server, label, key, settings, settings.duration, workdir)
-                    rounds[label].append(result)
-                    print(
-                        f"  round {number} {LABELS[label]:<30} {result.rps:>9,.0f} req/s "
-                        f"({result.non2xx} non-2xx, {result.socket_errors} socket errors)",
-                        flush=True,
-                    )
+            plan = [("default", server, default_key), ("cks", server, made.key_id)]
+            rounds = run_rounds(plan, LABELS, settings, args.rounds, workdir)
     lines, _ = report(rounds)
-    print("\n" + "\n".join(lines))
-    every = [r for results in rounds.values() for r in results]
-    if not args.no_save:
-        path = save(RESULTS, {**vars(args), "bench": "cloudhsm_bench", "summary": lines}, every, [])
-        print(f"\nresults: {path}")
-    problems = check(every)
-    for problem in problems:
-        print(f"ERROR: {problem}", file=sys.stderr)
-    return 1 if problems else 0
+    return finish(args, "cloudhsm_bench", rounds, lines)
 
 
 if __name__ == "__main__":
