@@ -24,7 +24,9 @@ from sqlalchemy import Engine
 
 from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
+from strongroom.audit.client import TrailClient
 from strongroom.audit.lookup_service import cloudtrail_service
+from strongroom.audit.sink import TrailSink
 from strongroom.audit.store import TrailStore, open_trail_engine
 from strongroom.audit.trail import Trail
 from strongroom.clock import Clock, OffsetFileClock, SystemClock
@@ -82,6 +84,9 @@ class Config:
     insecure_no_audit_trail: bool = False
     #: alarm definitions (JSON/YAML; see strongroom.monitoring.alarm_config)
     alarms_config: str | None = None
+    #: the abstract socket name of the trail writer process ``serve`` runs (None: this
+    #: process appends to the trail itself, from a thread; embedded use and tests)
+    trail_socket: str | None = None
 
     @property
     def effective_database_url(self) -> str:
@@ -165,7 +170,7 @@ class Runtime:
     scheduler: Scheduler
     clock: Clock
     monitor: ChangeMonitor
-    trail: Trail | None = None
+    trail: TrailSink | None = None
 
     def close(self) -> None:
         """Release the database connections (the runtime is not used afterwards)."""
@@ -258,11 +263,14 @@ def _chain(*steps: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None
     return run
 
 
-def _trail(config: Config, engine: Engine, identities: IdentityStore) -> Trail | None:
-    """The audit trail every call goes through (see :func:`open_trail_engine`)."""
+def _trail(config: Config, engine: Engine, identities: IdentityStore) -> TrailSink | None:
+    """The audit trail every call goes through (see :func:`open_trail_engine`): through the
+    writer process ``serve`` started, or appended from a thread of this process."""
     if config.insecure_no_audit_trail:
         log.warning("THE AUDIT TRAIL IS OFF: calls are not recorded (benchmark baseline only)")
         return None
+    if config.trail_socket is not None:
+        return TrailClient(config.trail_socket, config.account_id, identities.principal)
     store = TrailStore(engine, load_or_create_signer(config.data_dir))
     store.ensure_head()
     return Trail(store, config.account_id, identities.principal)

@@ -9,9 +9,10 @@ managementEvent, recipientAccountId, eventCategory. Parameters pass the allow-li
 
 from __future__ import annotations
 
+import functools
+import os
 import re
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +49,21 @@ class Columns:
 
 
 def iso_time(epoch: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    return _iso_second(int(epoch))
+
+
+@functools.lru_cache(maxsize=4)
+def _iso_second(second: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
+
+
+def new_event_id() -> str:
+    """A random (version 4) UUID, as CloudTrail's eventID; ``uuid.uuid4`` costs 4x more."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 def source_of(service: str) -> str:
@@ -128,7 +143,7 @@ def event_from_call(
     service = service or scoped
     operation = call.operation or _header(call, b"x-amz-target").rpartition(".")[2][:128]
     account_id = principal.account_id if principal is not None else account
-    event_id = str(uuid.uuid4())
+    event_id = new_event_id()
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": _user_identity(principal, akid),
@@ -177,7 +192,7 @@ def service_event(
     source: str, name: str, account: str, region: str, details: Mapping[str, Any], now: float
 ) -> tuple[dict[str, Any], Columns]:
     """An event the service itself raises (an alarm's state change), not an API call."""
-    event_id = str(uuid.uuid4())
+    event_id = new_event_id()
     event: dict[str, Any] = {
         "eventVersion": EVENT_VERSION,
         "userIdentity": {"type": "AWSService", "invokedBy": source},

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 from strongroom.api.sigv4 import SignedIdentity
 from strongroom.errors import AwsError
 
-__all__ = ["AuditSink", "AuditedCall", "TrailUnavailable"]
+__all__ = ["AuditSink", "AuditedCall", "TrailSink", "TrailUnavailable"]
 
 
 @dataclass(slots=True)
@@ -60,3 +60,13 @@ class AuditSink(Protocol):
     async def outcome(self, call: AuditedCall) -> None:
         """Record, durably, the call's event (before its response leaves)."""
         ...
+
+
+class TrailSink(AuditSink, Protocol):
+    """An :class:`AuditSink` that other parts of ``serve`` (alarms) write to as well."""
+
+    def write_event(self, event: dict[str, object], columns: Any) -> None:
+        """Append a service event from any thread, blocking until it is durable."""
+        ...
+
+    def close(self) -> None: ...

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -77,6 +79,39 @@ class DigestRow:
     hash: str
 
 
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=10000",
+)
+
+
+class _Result(Protocol):
+    def fetchone(self) -> Any: ...
+
+
+class _Cursor(Protocol):
+    """What :meth:`TrailStore._append` needs: ``sqlite3.Connection`` has it, and
+    :class:`_SqlaCursor` gives it to a SQLAlchemy connection (PostgreSQL)."""
+
+    def execute(self, sql: str, params: Any = ..., /) -> _Result: ...
+
+    def executemany(self, sql: str, params: Any, /) -> Any: ...
+
+
+class _SqlaCursor:
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Any = None, /) -> _Result:
+        if params is None:
+            return self._conn.exec_driver_sql(sql)
+        return self._conn.exec_driver_sql(sql, params)
+
+    def executemany(self, sql: str, params: Any, /) -> Any:
+        return self._conn.exec_driver_sql(sql, params)
+
+
 _SQL = {
     "head": "SELECT seq, hash, digest_seq, digest_hash FROM audit_head WHERE id = 1 FOR UPDATE",
     "event": "INSERT INTO audit_events (seq, kind, event_id, event_time, event_name, "
@@ -95,6 +130,9 @@ class TrailStore:
         self.engine = engine
         self._signer = signer
         self._writer: Connection | None = None
+        self._raw: sqlite3.Connection | None = None
+        self._raw_engine: Engine | None = None
+        self._lock: BinaryIO | None = None
         self._sql: dict[str, str] = {}
 
     def ensure_head(self) -> None:
@@ -113,47 +151,75 @@ class TrailStore:
     def append(self, entries: Sequence[NewEntry]) -> int:
         """Chain, sign and commit ``entries`` as one batch; return the last seq.
 
-        The hot path of every call: one long-lived connection (the writer thread's), driver-level
-        statements with positional parameters, one transaction and one signed digest per batch.
+        The hot path of every call: one long-lived connection (the writer's), one
+        transaction and one signed digest per batch. On SQLite the writer talks to the
+        ``sqlite3`` module directly (SQLAlchemy's per-statement work cost more CPU than the
+        statements themselves) and several writer processes take turns on a lock file.
         """
         assert self._signer is not None, "a read-only TrailStore cannot append"
+        if self.engine.dialect.name == "sqlite":
+            return self._append_sqlite(entries)
         conn = self._writer_connection()
         try:
-            with self._batch_lock(), conn.begin():
-                return self._append(conn, entries)
+            with conn.begin():
+                return self._append(_SqlaCursor(conn), entries)
         except Exception:
             self._drop_writer_connection()
             raise
 
-    @contextlib.contextmanager
-    def _batch_lock(self) -> Iterator[None]:
-        """SQLite with several writer processes (``serve --workers N``): take turns on a
-        lock file first. A blocked ``flock`` wakes the moment the holder commits, where
-        SQLite's own busy handler sleeps with back-off (up to 100 ms at a time)."""
-        database = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
-        if not database:
-            yield
-            return
-        with open(database + ".lock", "a+b") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+    def _append_sqlite(self, entries: Sequence[NewEntry]) -> int:
+        try:
+            raw = self._raw_connection()
+            assert self._lock is not None
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
             try:
-                yield
+                raw.execute("BEGIN IMMEDIATE")
+                try:
+                    last = self._append(raw, entries)
+                    raw.execute("COMMIT")
+                except BaseException:
+                    with contextlib.suppress(sqlite3.Error):
+                        raw.execute("ROLLBACK")
+                    raise
+                return last
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
+        except Exception:
+            self._drop_writer_connection()
+            raise
+
+    def _raw_connection(self) -> sqlite3.Connection:
+        """The writer's own ``sqlite3`` connection and lock file. With ``serve --workers N``
+        the processes take turns on the lock file first: a blocked ``flock`` wakes the moment
+        the holder commits, where SQLite's busy handler sleeps with back-off."""
+        if self._raw is not None and self._raw_engine is not self.engine:
+            self._drop_writer_connection()  # the store was pointed at another database
+        if self._raw is None:
+            database = self.engine.url.database or ""
+            if not database or database == ":memory:":
+                raise RuntimeError("the audit trail needs a SQLite file")
+            # mode=rw: the trail's file exists already; connect() alone would create one
+            raw = sqlite3.connect(
+                f"file:{database}?mode=rw", uri=True, isolation_level=None,
+                check_same_thread=False,
+            )  # fmt: skip
+            try:
+                for pragma in _SQLITE_PRAGMAS:
+                    raw.execute(pragma)
+                self._lock = open(database + ".lock", "a+b")  # noqa: SIM115 (kept open)
+            except BaseException:
+                raw.close()
+                raise
+            self._raw, self._raw_engine = raw, self.engine
+            self._sql = {name: text.replace(" FOR UPDATE", "") for name, text in _SQL.items()}
+        return self._raw
 
     def _writer_connection(self) -> Connection:
         if self._writer is not None and self._writer.engine is not self.engine:
             self._drop_writer_connection()  # the store was pointed at another database
         if self._writer is None:
             self._writer = self.engine.connect().execution_options(**{WRITE_OPTION: True})
-            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
-            sqlite = self.engine.dialect.name == "sqlite"  # BEGIN IMMEDIATE locks it all
-            self._sql = {
-                name: text.replace("?", mark).replace(
-                    " FOR UPDATE", "" if sqlite else " FOR UPDATE"
-                )
-                for name, text in _SQL.items()
-            }
+            self._sql = {name: text.replace("?", "%s") for name, text in _SQL.items()}
         return self._writer
 
     def _drop_writer_connection(self) -> None:
@@ -161,11 +227,19 @@ class TrailStore:
             with contextlib.suppress(Exception):
                 self._writer.close()
             self._writer = None
+        if self._raw is not None:
+            with contextlib.suppress(Exception):
+                self._raw.close()
+            self._raw = self._raw_engine = None
+        if self._lock is not None:
+            with contextlib.suppress(Exception):
+                self._lock.close()
+            self._lock = None
 
-    def _append(self, conn: Connection, entries: Sequence[NewEntry]) -> int:
+    def _append(self, conn: _Cursor, entries: Sequence[NewEntry]) -> int:
         assert self._signer is not None
         sql = self._sql
-        head = conn.exec_driver_sql(sql["head"]).one()
+        head = conn.execute(sql["head"]).fetchone()
         first = seq = int(head[0])
         chain: str = head[1]
         rows = []
@@ -178,7 +252,7 @@ class TrailStore:
                  c.read_only, c.username, c.access_key_id, c.resource_type, c.resource_name,
                  entry.body.decode("utf-8"), chain)
             )  # fmt: skip
-        conn.exec_driver_sql(sql["event"], rows)
+        conn.executemany(sql["event"], rows)
         digest_seq = int(head[2]) + 1
         body = digest_body(
             {
@@ -193,10 +267,10 @@ class TrailStore:
         )
         signature = self._signer.sign(body).hex()
         dhash = digest_hash(body, signature)
-        conn.exec_driver_sql(
+        conn.execute(
             sql["digest"], (digest_seq, first + 1, seq, body.decode("utf-8"), signature, dhash)
         )
-        conn.exec_driver_sql(sql["move"], (seq, chain, digest_seq, dhash))
+        conn.execute(sql["move"], (seq, chain, digest_seq, dhash))
         return seq
 
     def entries(self, after: int = 0, chunk: int = 2000) -> Iterator[EntryRow]:

@@ -1,4 +1,7 @@
-"""The audit trail writer: group commit, fail-closed.
+"""The audit trail writer as a thread of the request process: group commit, fail-closed.
+
+``serve`` itself uses a writer process (:mod:`strongroom.audit.writer`); this in-process
+variant serves embedded use (:func:`strongroom.server.build` without ``trail_socket``).
 
 Every call's entry goes to one writer thread per process, which appends whatever has queued up
 as one batch (one transaction, one fsync, one signed digest) and then wakes all the requests of

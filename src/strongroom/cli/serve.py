@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -11,6 +12,7 @@ from typing import Any
 
 import click
 
+from strongroom.audit.writer_process import WriterProcess
 from strongroom.bootstrap import PROFILE, ensure_admin
 from strongroom.metrics.multiprocess import fresh_multiprocess_dir
 from strongroom.monitoring.alarm_config import AlarmConfigError
@@ -124,10 +126,20 @@ def serve(
     except DataDirLocked as exc:
         click.echo(f"strongroom serve: {exc}", err=True)
         sys.exit(1)
+    writer = None
+    if not config.insecure_no_audit_trail:
+        writer = WriterProcess(config.data_dir, config.database_url)
+        config = dataclasses.replace(config, trail_socket=writer.socket)
+        writer.start()  # it waits for the trail's tables, which build() makes on PostgreSQL
     try:
         runtime = build(config)
-    except AlarmConfigError as exc:
-        click.echo(f"strongroom serve: --alarms-config: {exc}", err=True)
+        if writer is not None:
+            writer.wait_ready()
+    except (AlarmConfigError, RuntimeError) as exc:
+        if writer is not None:
+            writer.stop()
+        what = "--alarms-config: " if isinstance(exc, AlarmConfigError) else ""
+        click.echo(f"strongroom serve: {what}{exc}", err=True)
         sys.exit(2)
     ensure_admin(config.data_dir, runtime.identities, runtime.roles, account_id, "us-east-1")
     _banner(config)
@@ -161,6 +173,8 @@ def serve(
         else:
             server.run()
     finally:
+        if writer is not None:
+            writer.stop()  # after the last call was answered
         lock.close()
         click.echo("Strongroom stopped.")
 

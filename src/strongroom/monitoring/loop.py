@@ -17,7 +17,7 @@ from typing import IO
 
 from sqlalchemy import Engine
 
-from strongroom.audit.trail import Trail
+from strongroom.audit.sink import TrailSink
 from strongroom.cloudhsm.control import ClusterControl
 from strongroom.metrics.serve_metrics import ServeMetrics
 from strongroom.monitoring.alarm_config import load_alarms
@@ -57,7 +57,7 @@ class Monitoring:
         interval: float,
         control: ClusterControl,
         trail_engine: Engine,
-        trail: Trail | None,
+        trail: TrailSink | None,
         metrics: ServeMetrics,
         account_id: str,
     ) -> Monitoring:

@@ -15,7 +15,7 @@ import urllib.request
 from typing import Any
 
 from strongroom.audit.events import iso_time, service_event
-from strongroom.audit.trail import Trail
+from strongroom.audit.sink import TrailSink
 from strongroom.monitoring.alarms import Transition
 
 __all__ = ["EVENT_NAME", "EVENT_SOURCE", "AlarmNotifier", "alarm_message"]
@@ -44,7 +44,11 @@ class AlarmNotifier:
     """Runs the actions of a state change (from the monitoring thread)."""
 
     def __init__(
-        self, trail: Trail | None, account_id: str, region: str = "us-east-1", timeout: float = 5
+        self,
+        trail: TrailSink | None,
+        account_id: str,
+        region: str = "us-east-1",
+        timeout: float = 5,
     ) -> None:
         self._trail = trail
         self._account = account_id

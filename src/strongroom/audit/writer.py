@@ -1,0 +1,208 @@
+"""The trail writer process: one per ``serve``, the only appender of its trail.
+
+Every process that answers calls (the single ``serve`` process, or each of ``--workers N``)
+renders its calls' events and sends them here over a local socket; this process chains, signs
+and commits whatever has arrived from all of them as one batch (one transaction, one fsync, one
+signed digest), then acknowledges each frame. Keeping the writer out of the request processes
+takes the commit work, and its contention for their interpreter lock, off their event loops,
+and one appender for all workers makes batches larger than several appenders taking turns.
+
+Wire format, both directions on a ``SOCK_STREAM`` Unix socket (an abstract name, so the path
+length of the data directory does not matter and nothing is left on disk): a client sends
+frames ``u32 length (big-endian) || msgpack [[kind, body, [columns...]], ...]``; the writer
+answers every frame, in order, with one byte: ``1`` committed, ``0`` not (the calls fail).
+
+Run by ``serve`` as ``python -m strongroom.audit.writer`` with the serve configuration in the
+environment (:data:`CONFIG_ENV`); it exits when its parent does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import selectors
+import signal
+import socket
+import struct
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from sqlalchemy.exc import SQLAlchemyError
+
+from strongroom.audit.events import Columns
+from strongroom.audit.store import NewEntry, TrailStore, open_trail_engine
+from strongroom.crypto.audit_sign import load_or_create_signer
+
+__all__ = ["ACK_FAILED", "ACK_OK", "CONFIG_ENV", "MAX_FRAME", "decode_frame", "encode_frame"]
+
+log = logging.getLogger("strongroom.audit.writer")
+
+CONFIG_ENV = "STRONGROOM_TRAIL_WRITER"
+MAX_FRAME = 64 * 1024 * 1024
+ACK_OK, ACK_FAILED = b"\x01", b"\x00"
+_LEN = struct.Struct(">I")
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(list[tuple[str, bytes, tuple[Any, ...]]])
+
+
+def encode_frame(entries: list[NewEntry]) -> bytes:
+    payload = _encoder.encode(
+        [
+            (e.kind, e.body, (c.event_id, c.event_time, c.event_name, c.event_source,
+                              c.read_only, c.username, c.access_key_id, c.resource_type,
+                              c.resource_name))
+            for e in entries
+            for c in (e.columns,)
+        ]
+    )  # fmt: skip
+    return _LEN.pack(len(payload)) + payload
+
+
+def decode_frame(payload: bytes) -> list[NewEntry]:
+    return [
+        NewEntry(kind, body, Columns(*columns)) for kind, body, columns in _decoder.decode(payload)
+    ]
+
+
+@dataclass
+class _Peer:
+    sock: socket.socket
+    buffer: bytearray = field(default_factory=bytearray)
+    frames: list[list[NewEntry]] = field(default_factory=list)
+
+
+class Writer:
+    """Accept clients, collect their frames, commit them in batches, acknowledge."""
+
+    def __init__(self, store: TrailStore, listener: socket.socket, parent: int) -> None:
+        self._store = store
+        self._listener = listener
+        self._parent = parent
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(listener, selectors.EVENT_READ)
+        self._peers: dict[int, _Peer] = {}
+        self.stopping = False
+
+    def run(self) -> None:
+        while not self.stopping:
+            for key, _ in self._selector.select(timeout=0.5):
+                if key.fileobj is self._listener:
+                    self._accept()
+                else:
+                    self._read(self._peers[key.fd])
+            self._commit_pending()
+            if os.getppid() != self._parent:
+                log.warning("serve is gone; the trail writer stops")
+                return
+
+    def _accept(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            sock, _ = self._listener.accept()
+            sock.setblocking(True)
+            sock.settimeout(10)  # acknowledgements are tiny; a client that never reads is dropped
+            self._peers[sock.fileno()] = _Peer(sock)
+            self._selector.register(sock, selectors.EVENT_READ)
+
+    def _read(self, peer: _Peer) -> None:
+        try:
+            data = peer.sock.recv(1 << 20)
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(peer)
+            return
+        peer.buffer += data
+        while len(peer.buffer) >= _LEN.size:
+            (size,) = _LEN.unpack_from(peer.buffer)
+            if size > MAX_FRAME:
+                self._drop(peer)
+                return
+            if len(peer.buffer) < _LEN.size + size:
+                break
+            payload = bytes(peer.buffer[_LEN.size : _LEN.size + size])
+            del peer.buffer[: _LEN.size + size]
+            try:
+                peer.frames.append(decode_frame(payload))
+            except (msgspec.DecodeError, TypeError, ValueError):
+                log.error("malformed trail frame; dropping the client")
+                self._drop(peer)
+                return
+
+    def _commit_pending(self) -> None:
+        ready = [peer for peer in self._peers.values() if peer.frames]
+        if not ready:
+            return
+        entries = [entry for peer in ready for frame in peer.frames for entry in frame]
+        try:
+            self._store.append(entries)
+            ack = ACK_OK
+        except Exception:
+            log.exception("audit trail write failed; %d call(s) refused", len(entries))
+            ack = ACK_FAILED
+        for peer in ready:
+            count, peer.frames = len(peer.frames), []
+            try:
+                peer.sock.sendall(ack * count)
+            except OSError:
+                self._drop(peer)
+
+    def _drop(self, peer: _Peer) -> None:
+        self._peers.pop(peer.sock.fileno(), None)
+        with contextlib.suppress(KeyError, ValueError):
+            self._selector.unregister(peer.sock)
+        peer.sock.close()
+
+
+def listen(name: str) -> socket.socket:
+    """A listening socket on the abstract Unix address ``name``."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.bind("\0" + name)
+    sock.listen(256)
+    sock.setblocking(False)
+    return sock
+
+
+def _wait_for_tables(store: TrailStore, timeout: float = 60.0) -> None:
+    """Make the chain head, once the trail's tables exist (on PostgreSQL the migrations of
+    the starting ``serve`` create them, while this process starts up beside it)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            store.ensure_head()
+            return
+        except SQLAlchemyError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = json.loads(os.environ[CONFIG_ENV])
+    data_dir = Path(settings["data_dir"])
+    store = TrailStore(
+        open_trail_engine(data_dir, settings.get("database_url")), load_or_create_signer(data_dir)
+    )
+    _wait_for_tables(store)
+    writer = Writer(store, listen(settings["socket"]), int(settings["parent"]))
+
+    def stop(signum: int, frame: object) -> None:
+        del signum, frame
+        writer.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # serve's Ctrl-C: the parent stops us
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    writer.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
