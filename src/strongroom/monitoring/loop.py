@@ -47,6 +47,7 @@ class Monitoring:
         self.interval = interval
         self.collector = collector
         self.evaluator = evaluator
+        self.notifier: AlarmNotifier | None = None
         self._task: asyncio.Task[None] | None = None
 
     @classmethod
@@ -66,12 +67,14 @@ class Monitoring:
         states = data_dir / ALARM_STATES_FILE
         metrics.add_collector(HsmHealth(control))
         metrics.add_collector(AlarmStates(alarms, states))
-        evaluator = None
+        evaluator = notifier = None
         if alarms:
             notifier = AlarmNotifier(trail, account_id)
             evaluator = AlarmEvaluator(alarms, metrics.samples, notifier, states)
         collector = HsmLogCollector(control, trail_engine)
-        return cls(data_dir, min(interval, 10.0), collector, evaluator)
+        monitoring = cls(data_dir, min(interval, 10.0), collector, evaluator)
+        monitoring.notifier = notifier
+        return monitoring
 
     def _leader(self) -> bool:
         if self._lock is not None:
@@ -101,6 +104,8 @@ class Monitoring:
                 await self._task
             self._task = None
         await asyncio.to_thread(self.collector.close)
+        if self.notifier is not None:
+            await asyncio.to_thread(self.notifier.close)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
