@@ -25,7 +25,14 @@ from sqlalchemy import (
 
 from strongroom.storage.schema import import_state, metadata
 
-__all__ = ["import_tokens", "imported_materials", "migrate", "replica_tags"]
+__all__ = [
+    "import_tokens",
+    "imported_materials",
+    "migrate",
+    "migrate_replica_imports",
+    "replica_imports",
+    "replica_tags",
+]
 
 _KEY = "kms_keys.key_id"
 
@@ -60,6 +67,23 @@ replica_tags = Table(
     Column("tag_key", String(128), primary_key=True),
     Column("tag_value", String(256), nullable=False),
 )
+
+#: Migration 8: the import state of each replica of a multi-Region key with imported material.
+#: AWS does not copy imported material to replicas: each region imports the same material
+#: itself and has its own expiration; the sealed material itself stays shared by key id.
+replica_imports = Table(
+    "kms_replica_imports",
+    metadata,
+    Column("key_id", String(64), ForeignKey(_KEY, ondelete="CASCADE"), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("expiration_model", String(32), nullable=False),
+    Column("valid_to", Float, nullable=True, index=True),
+    Column("present", Boolean, nullable=False),
+)
+
+
+def migrate_replica_imports(conn: Connection) -> None:
+    metadata.create_all(conn, tables=[replica_imports])
 
 
 def migrate(conn: Connection) -> None:

@@ -28,7 +28,7 @@ from strongroom.errors import AwsError, validation_error
 from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.domain.states import KeyState
 from strongroom.kms.service import Kms
-from strongroom.storage import kms_repo, lifecycle_repo
+from strongroom.storage import kms_repo, lifecycle_repo, replica_import_repo
 from strongroom.storage.lifecycle_repo import ImportedMaterial
 
 __all__ = [
@@ -191,8 +191,8 @@ def remove(conn: Connection, rec: KeyRecord, known: list[ImportedMaterial], vers
     found = next((m for m in known if m.version == version), None)
     if found is None or not found.present:
         return
-    lifecycle_repo.delete_material_version(conn, rec.key_id, version)
     if found.pending_rotation:
+        lifecycle_repo.delete_material_version(conn, rec.key_id, version)
         lifecycle_repo.delete_imported(conn, rec.key_id, version)
         return
     gone = ImportedMaterial(
@@ -200,6 +200,9 @@ def remove(conn: Connection, rec: KeyRecord, known: list[ImportedMaterial], vers
         None, False, False,
     )  # fmt: skip
     lifecycle_repo.put_imported(conn, gone)
+    # replicas of a multi-Region key that imported this material keep using it
+    if not replica_import_repo.holds_material(conn, rec.key_id, version):
+        lifecycle_repo.delete_material_version(conn, rec.key_id, version)
     if rec.state in (KeyState.ENABLED, KeyState.DISABLED):
         kms_repo.update_key(conn, rec.replace(state=KeyState.PENDING_IMPORT))
 

@@ -9,7 +9,7 @@ from sqlalchemy import Connection
 from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord, key_arn
 from strongroom.kms.service import Kms
-from strongroom.storage import lifecycle_repo, replica_repo
+from strongroom.storage import lifecycle_repo, replica_import_repo, replica_repo
 
 __all__ = [
     "configuration",
@@ -34,8 +34,14 @@ def metadata(kms: Kms, rec: KeyRecord) -> dict[str, Any]:
     if rec.origin == "EXTERNAL":
         with kms.engine.connect() as conn:
             known = lifecycle_repo.list_imported(conn, rec.key_id)
+            own = replica_import_repo.get(conn, rec.key_id, rec.region)
         current = next((m for m in known if m.version == rec.current_version), None)
-        if current is not None:
+        if rec.is_replica_view:  # a replica's import is its own (or none yet)
+            if own is not None:
+                meta["ExpirationModel"] = own.expiration_model
+                if own.valid_to is not None and own.present:
+                    meta["ValidTo"] = own.valid_to
+        elif current is not None:
             meta["ExpirationModel"] = current.expiration_model
             if current.valid_to is not None and current.present:
                 meta["ValidTo"] = current.valid_to

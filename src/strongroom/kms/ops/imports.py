@@ -24,9 +24,9 @@ from strongroom.crypto import kms_asymmetric, kms_import, symmetric
 from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.ops import _common as c
-from strongroom.kms.ops import _imported
+from strongroom.kms.ops import _imported, _replica_import
 from strongroom.kms.service import Kms, RequestContext
-from strongroom.storage import lifecycle_repo
+from strongroom.storage import lifecycle_repo, replica_import_repo
 
 __all__ = ["HANDLERS", "expire_due_imports"]
 
@@ -153,7 +153,10 @@ def import_key_material(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Resp
     material = _unwrap(kms, rec, req)
     with kms.transaction() as conn:
         fresh = kms.locked(conn, rec, "ImportKeyMaterial")
-        version = _imported.store(kms, conn, fresh, material, options, model, valid_to)
+        if fresh.is_replica_view:
+            version = _replica_import.store(kms, conn, fresh, material, options, model, valid_to)
+        else:
+            version = _imported.store(kms, conn, fresh, material, options, model, valid_to)
     return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, version)}
 
 
@@ -166,17 +169,30 @@ def delete_imported_key_material(kms: Kms, ctx: RequestContext, req: c.Request) 
         fresh = kms.locked(conn, rec, "DeleteImportedKeyMaterial")
         known = lifecycle_repo.list_imported(conn, rec.key_id)
         version = _imported.version_named(fresh, known, req.get("KeyMaterialId"))
-        _imported.remove(conn, fresh, known, version)
+        if fresh.is_replica_view:
+            _replica_import.remove(conn, fresh)
+        else:
+            _imported.remove(conn, fresh, known, version)
     return {"KeyId": rec.arn, "KeyMaterialId": material_id(rec.key_id, version)}
 
 
 def expire_due_imports(kms: Kms) -> list[str]:
     """The scheduler's expiry pass: imported material past its ValidTo is deleted (the key
-    returns to PendingImport). Returns ``key_id:version`` of each expired material."""
+    returns to PendingImport), in replicas of multi-Region keys too, each on its own. Returns
+    ``key_id@region`` of each expired replica import and ``key_id:version`` of each other."""
     now = kms.clock.now()
     with kms.engine.connect() as conn:
         due = lifecycle_repo.due_expiries(conn, now)
+        replicas = replica_import_repo.due(conn, now)
     expired = []
+    for key_id, region in replicas:
+        try:
+            with kms.transaction() as conn:
+                if _replica_import.expire(conn, key_id, region, now):
+                    expired.append(f"{key_id}@{region}")
+        except SQLAlchemyError:
+            log.exception("expiring the material of %s in %s failed; retrying later", key_id,
+                          region)  # fmt: skip
     for key_id, version in due:
         try:
             with kms.transaction() as conn:

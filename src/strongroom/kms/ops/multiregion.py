@@ -19,11 +19,11 @@ from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord, default_policy, key_arn
 from strongroom.kms.domain.states import KeyState
 from strongroom.kms.ops import _common as c
-from strongroom.kms.ops import _lifecycle
+from strongroom.kms.ops import _lifecycle, _replica_import
 from strongroom.kms.ops._lifecycle import regions_of
 from strongroom.kms.ops.policy import check_policy_document
 from strongroom.kms.service import Kms, RequestContext
-from strongroom.storage import kms_repo, replica_repo
+from strongroom.storage import kms_repo, replica_import_repo, replica_repo
 
 __all__ = ["HANDLERS", "delete_due_replicas"]
 
@@ -54,9 +54,10 @@ def replicate_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     region; the replica's Tags (ReplicaTags in the answer) are its own."""
     rec = _primary(kms, ctx, req, "ReplicateKey")
     region = req["ReplicaRegion"]
-    if rec.origin != "AWS_KMS":
-        # TODO(issue 4): replicas of keys with imported material (PendingImport replicas).
-        raise AwsError("UnsupportedOperationException", "Only AWS_KMS-origin keys replicate.")
+    if rec.origin not in ("AWS_KMS", "EXTERNAL"):
+        raise AwsError(
+            "UnsupportedOperationException", f"{rec.arn} with origin {rec.origin} cannot replicate."
+        )
     replica_ctx = RequestContext(ctx.principal, region, ctx.request_id, ctx.source_ip)
     kms.authorize(replica_ctx, None, "CreateKey", request=req)
     policy = req.get("Policy")
@@ -70,7 +71,8 @@ def replicate_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     c.check_dry_run(req)
     replica = rec.replace(
         region=region,
-        state=KeyState.ENABLED,
+        # imported material is not copied: the replica waits for its own import of it
+        state=KeyState.PENDING_IMPORT if rec.origin == "EXTERNAL" else KeyState.ENABLED,
         description=req.get("Description", rec.description),
         policy=policy if policy is not None else default_policy(ctx.account_id),
         created=round(kms.clock.now(), 3),
@@ -135,6 +137,10 @@ def delete_due_replicas(kms: Kms) -> list[str]:
         try:
             with kms.transaction() as conn:
                 replica_repo.delete_replica(conn, key_id, region)
+                home = kms_repo.get_key(conn, key_id)
+                if home is not None and replica_import_repo.get(conn, key_id, region):
+                    replica_import_repo.forget(conn, key_id, region)
+                    _replica_import.forget_material_if_unheld(conn, key_id, home.current_version)
             done.append(f"{key_id}@{region}")
         except SQLAlchemyError:
             log.exception("deleting replica %s in %s failed; the next pass retries", key_id, region)
