@@ -48,13 +48,13 @@ from kms_bench import (
     RESULTS,
     Server,
     Settings,
-    cpu_seconds,
     free_port,
     machine_busy_seconds,
     parse_wrk,
     pinned,
     read_credentials,
     stop,
+    tree_cpu_seconds,
     wait_for_port,
     wrk_binary,
 )
@@ -261,7 +261,7 @@ def load(
         "--timeout", "10s", "-s", str(LUA), server.endpoint + "/", "--", str(reqfile),
     ]  # fmt: skip
     before_machine = machine_busy_seconds()
-    before_server = cpu_seconds(server.proc.pid) + children_cpu(server.proc.pid)
+    before_server = tree_cpu_seconds(server.proc.pid)
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         pinned(argv, settings.wrk_cpus, settings),
@@ -271,22 +271,13 @@ def load(
         check=False,
     )
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = cpu_seconds(server.proc.pid) + children_cpu(server.proc.pid) - before_server
+    server_cpu = tree_cpu_seconds(server.proc.pid) - before_server
     machine_cpu = machine_busy_seconds() - before_machine
     wrk_cpu = (after_children.ru_utime + after_children.ru_stime) - (
         before_children.ru_utime + before_children.ru_stime
     )
     cpu = (server_cpu, wrk_cpu, max(0.0, machine_cpu - server_cpu - wrk_cpu))
     return parse_wrk(label, "Encrypt", done, cpu)
-
-
-def children_cpu(pid: int) -> float:
-    """CPU seconds of the running worker processes of ``serve --workers N`` (its children)."""
-    total = 0.0
-    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total += cpu_seconds(int(child))
-    return total
 
 
 # --- report ------------------------------------------------------------------------------------

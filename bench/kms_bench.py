@@ -178,6 +178,18 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a running process and its running children (the worker processes of
+    ``serve --workers N`` and its trail writer), whichever of its threads started them."""
+    total = cpu_seconds(pid)
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    total += cpu_seconds(int(child))
+    return total
+
+
 def machine_busy_seconds() -> float:
     """CPU seconds the whole machine has spent busy (all CPUs), from /proc/stat."""
     values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
@@ -275,7 +287,7 @@ def run_wrk(
         str(reqfile),
     ]
     before_machine = machine_busy_seconds()
-    before_server = cpu_seconds(server_pid(server))
+    before_server = tree_cpu_seconds(server_pid(server))
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
         pinned(argv, settings.wrk_cpus, settings),
@@ -285,7 +297,7 @@ def run_wrk(
         check=False,
     )
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = cpu_seconds(server_pid(server)) - before_server
+    server_cpu = tree_cpu_seconds(server_pid(server)) - before_server
     machine_cpu = machine_busy_seconds() - before_machine
     wrk_cpu = (after_children.ru_utime + after_children.ru_stime) - (
         before_children.ru_utime + before_children.ru_stime

@@ -87,7 +87,7 @@ def run_load(
     argv = [kb.wrk_binary(), f"-t{settings.threads}", f"-c{settings.connections}",
             f"-d{duration}s", "--timeout", "10s", "-s", str(kb.LUA), server.endpoint + "/",
             "--", str(reqfile)]  # fmt: skip
-    before_server = kb.cpu_seconds(kb.server_pid(server))
+    before_server = kb.tree_cpu_seconds(kb.server_pid(server))
     before_machine = kb.machine_busy_seconds()
     done = subprocess.run(
         kb.pinned(argv, settings.wrk_cpus, settings),
@@ -96,7 +96,7 @@ def run_load(
         timeout=duration + 60,
         check=False,
     )
-    server_cpu = kb.cpu_seconds(kb.server_pid(server)) - before_server
+    server_cpu = kb.tree_cpu_seconds(kb.server_pid(server)) - before_server
     machine = kb.machine_busy_seconds() - before_machine
     return kb.parse_wrk("strongroom", f"Sign {spec}", done, (server_cpu, 0.0, machine))
 
