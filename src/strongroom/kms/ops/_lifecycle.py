@@ -6,7 +6,6 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord, key_arn
 from strongroom.kms.service import Kms
 from strongroom.storage import lifecycle_repo, replica_import_repo, replica_repo
@@ -78,19 +77,12 @@ def configuration(kms: Kms, rec: KeyRecord) -> dict[str, Any]:
 def deletion_waits_for_replicas(kms: Kms, rec: KeyRecord) -> bool:
     """ScheduleKeyDeletion on a multi-Region key: True for a primary that still has replicas
     (it goes to PendingReplicaDeletion, and its waiting period starts when the last replica is
-    deleted). The home row (where the material lives) of a key whose primary moved elsewhere is
-    refused while other regions still hold the key."""
+    deleted)."""
     if not rec.multi_region:
         return False
     primary, regions = regions_of(kms, rec)
     if len(regions) == 1:
         return False
-    if rec.region == primary:
-        return True
-    if not rec.is_replica_view:
-        # TODO(issue 4): move the material's home row so this replica can go first.
-        raise AwsError(
-            "UnsupportedOperationException",
-            f"{rec.arn} holds the material of the replicas in other regions; delete them first.",
-        )
-    return False
+    # a replica (the home row too, once the primary moved away: when its waiting period
+    # ends, the key's home moves to another region, see _rehome) waits like any key
+    return rec.region == primary

@@ -11,7 +11,7 @@ from strongroom.errors import AwsError, validation_error
 from strongroom.kms.domain.keys import KeyRecord, default_policy
 from strongroom.kms.domain.states import KeyState
 from strongroom.kms.ops import _common as c
-from strongroom.kms.ops import _keyspec, _lifecycle, custom_key_stores
+from strongroom.kms.ops import _keyspec, _lifecycle, _rehome, custom_key_stores
 from strongroom.kms.ops.policy import check_policy_document
 from strongroom.kms.service import Kms, RequestContext
 from strongroom.storage import kms_repo
@@ -184,8 +184,14 @@ def delete_due_keys(kms: Kms) -> list[str]:
                     and rec.deletion_date is not None
                     and rec.deletion_date <= now
                 ):
-                    kms_repo.delete_key(conn, key_id)
-                    deleted.append(key_id)
+                    moved_to = _rehome.rehome(kms, conn, rec)
+                    if moved_to is None:
+                        kms_repo.delete_key(conn, key_id)
+                        deleted.append(key_id)
+                    else:  # only this region of a multi-Region key goes
+                        log.info("key %s left %s; its home is now %s", key_id, rec.region,
+                                 moved_to)  # fmt: skip
+                        deleted.append(f"{key_id}@{rec.region}")
         except SQLAlchemyError:
             log.exception("deleting key %s failed; the next pass retries", key_id)
             continue
