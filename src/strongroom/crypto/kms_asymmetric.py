@@ -16,6 +16,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
 
+from strongroom.crypto import ed25519ph
+
 __all__ = [
     "BadPublicKey",
     "BadSignature",
@@ -103,6 +105,11 @@ def import_private(der: bytes, spec: str) -> bytes | None:
     return bytes(key.private_bytes(_DER, _PKCS8, serialization.NoEncryption()))
 
 
+_RAW_ENC = serialization.Encoding.Raw
+_RAW_PRIV = serialization.PrivateFormat.Raw
+_RAW_PUB = serialization.PublicFormat.Raw
+
+
 @functools.lru_cache(maxsize=2048)
 def _private(der: bytes) -> Any:
     return serialization.load_der_private_key(der, password=None)
@@ -148,6 +155,9 @@ def sign(private_der: bytes, algorithm: str, message: bytes, message_type: str) 
     EXTERNAL_MU). The caller has checked that the algorithm fits the key and message type."""
     key = _private(private_der)
     if isinstance(key, ed25519.Ed25519PrivateKey):
+        if algorithm == "ED25519_PH_SHA_512":  # the message is the SHA-512 prehash
+            seed = key.private_bytes(_RAW_ENC, _RAW_PRIV, serialization.NoEncryption())
+            return ed25519ph.sign_digest(seed, message)
         return bytes(key.sign(message))
     if isinstance(key, mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey):
         return bytes(key.sign_mu(message) if message_type == "EXTERNAL_MU" else key.sign(message))
@@ -178,6 +188,10 @@ def verify(
 
 def _verify(pub: Any, algorithm: str, message: bytes, message_type: str, sig: bytes) -> None:
     if isinstance(pub, ed25519.Ed25519PublicKey):
+        if algorithm == "ED25519_PH_SHA_512":
+            if not ed25519ph.verify_digest(pub.public_bytes(_RAW_ENC, _RAW_PUB), message, sig):
+                raise InvalidSignature
+            return
         pub.verify(sig, message)
         return
     if isinstance(pub, mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey):

@@ -49,11 +49,11 @@ def _algorithm_fits(rec: KeyRecord, usage: str, algorithm: str) -> None:
 def check_signing(spec: str, algorithm: str, message_type: str, message: bytes) -> None:
     """AWS's rules for the MessageType of a signing algorithm (ValidationException)."""
     family = SPECS[spec].family
-    if algorithm == "ED25519_PH_SHA_512":
-        # TODO(issue 4): Ed25519ph (RFC 8032 prehash) has no recipe in `cryptography`.
+    if algorithm == "ED25519_PH_SHA_512" and message_type != "DIGEST":
+        # the message is PH(M) = SHA-512(M), as AWS requires (RFC 8032 Ed25519ph)
         raise AwsError(
-            "UnsupportedOperationException",
-            "ED25519_PH_SHA_512 is not supported by this Strongroom version; use ED25519_SHA_512.",
+            "ValidationException",
+            "Signing algorithm ED25519_PH_SHA_512 requires MessageType DIGEST.",
         )
     if message_type == "EXTERNAL_MU":
         if family != "mldsa" or len(message) != 64:
@@ -64,7 +64,7 @@ def check_signing(spec: str, algorithm: str, message_type: str, message: bytes) 
         return
     if message_type == "DIGEST":
         wanted = signing_hash(algorithm)
-        if family in ("mldsa", "ed25519") or wanted is None:
+        if family == "mldsa" or algorithm == "ED25519_SHA_512" or wanted is None:
             raise AwsError(
                 "ValidationException",
                 f"MessageType DIGEST is not valid for signing algorithm {algorithm}.",
