@@ -35,14 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
-from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 from kms_bench import (
     BIN,
-    HOST,
     LUA,
     REGION,
     RESULTS,
@@ -56,6 +52,7 @@ from kms_bench import (
     stop,
     tree_cpu_seconds,
     wait_for_port,
+    write_signed,
     wrk_binary,
 )
 from kms_report import LoadResult, check, save
@@ -223,31 +220,13 @@ def prepare_keys(server: Server) -> tuple[str, str]:
 
 
 def sign(server: Server, key_id: str, count: int, path: Path) -> None:
-    """``count`` distinct signed Encrypt requests (32 random bytes, CONTEXT) in
-    wrk_replay.lua's record format (as kms_bench.sign_requests writes it)."""
-    signer = SigV4Auth(Credentials(server.access_key, server.secret_key), "kms", REGION)
-    with path.open("wb") as out:
-        for seq in range(count):
-            plaintext = base64.b64encode(secrets.token_bytes(32)).decode()
-            body = json.dumps(
-                {"KeyId": key_id, "Plaintext": plaintext, "EncryptionContext": CONTEXT}
-            ).encode()
-            req = AWSRequest(
-                method="POST",
-                url=server.endpoint + "/",
-                data=body,
-                headers={
-                    "X-Amz-Target": "TrentService.Encrypt",
-                    "Content-Type": "application/x-amz-json-1.1",
-                    "X-Bench-Seq": str(seq),
-                },
-            )
-            signer.add_auth(req)
-            headers = {"Host": f"{HOST}:{server.port}", **dict(req.headers.items())}
-            lines = ["POST /", str(len(headers))]
-            lines += [f"{name}: {value}" for name, value in headers.items()]
-            lines.append(str(len(body)))
-            out.write(("\n".join(lines) + "\n").encode() + body + b"\n")
+    """``count`` distinct signed Encrypt requests (32 random bytes, CONTEXT)."""
+    bodies = (
+        {"KeyId": key_id, "Plaintext": base64.b64encode(secrets.token_bytes(32)).decode(),
+         "EncryptionContext": CONTEXT}
+        for _ in range(count)
+    )  # fmt: skip
+    write_signed(server, "Encrypt", bodies, path)
 
 
 def load(

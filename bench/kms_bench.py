@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,16 +226,15 @@ def request_body(operation: str, key_id: str) -> dict[str, Any]:
     return {"KeyId": key_id, "KeySpec": "AES_256"}
 
 
-def sign_requests(server: Server, operation: str, count: int, path: Path) -> None:
-    """Write ``count`` distinct SigV4-signed requests in wrk_replay.lua's record format.
-
-    Encrypt bodies differ by their random plaintext; GenerateDataKey bodies are all alike, so
-    every request also carries a signed ``X-Bench-Seq`` header that makes its signature unique.
-    """
+def write_signed(
+    server: Server, operation: str, bodies: Iterable[dict[str, Any]], path: Path
+) -> None:
+    """Write one SigV4-signed request per body in wrk_replay.lua's record format. Every request
+    carries a signed ``X-Bench-Seq`` header, so even identical bodies get distinct signatures."""
     signer = SigV4Auth(Credentials(server.access_key, server.secret_key), "kms", REGION)
     with path.open("wb") as out:
-        for seq in range(count):
-            body = json.dumps(request_body(operation, server.key_id)).encode()
+        for seq, fields in enumerate(bodies):
+            body = json.dumps(fields).encode()
             req = AWSRequest(
                 method="POST",
                 url=server.endpoint + "/",
@@ -252,6 +251,13 @@ def sign_requests(server: Server, operation: str, count: int, path: Path) -> Non
             lines += [f"{name}: {value}" for name, value in headers.items()]
             lines.append(str(len(body)))
             out.write(("\n".join(lines) + "\n").encode() + body + b"\n")
+
+
+def sign_requests(server: Server, operation: str, count: int, path: Path) -> None:
+    """``count`` distinct signed requests of ``operation`` (Encrypt bodies differ by their
+    random plaintext; GenerateDataKey bodies are alike, told apart by ``X-Bench-Seq``)."""
+    bodies = (request_body(operation, server.key_id) for _ in range(count))
+    write_signed(server, operation, bodies, path)
 
 
 # --- load --------------------------------------------------------------------------------------

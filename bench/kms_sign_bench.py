@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import multiprocessing
 import os
 import secrets
@@ -28,10 +27,7 @@ from typing import Any
 
 import boto3
 import kms_bench as kb
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
-from botocore.credentials import Credentials
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -53,29 +49,13 @@ def create_key(server: kb.Server, spec: str) -> str:
 
 
 def sign_requests(server: kb.Server, key_id: str, algorithm: str, count: int, path: Path) -> None:
-    """``count`` distinct SigV4-signed Sign requests in wrk_replay.lua's record format."""
-    signer = SigV4Auth(Credentials(server.access_key, server.secret_key), "kms", kb.REGION)
-    with path.open("wb") as out:
-        for _ in range(count):
-            message = base64.b64encode(secrets.token_bytes(32)).decode()
-            body = json.dumps(
-                {"KeyId": key_id, "Message": message, "SigningAlgorithm": algorithm}
-            ).encode()
-            req = AWSRequest(
-                method="POST",
-                url=server.endpoint + "/",
-                data=body,
-                headers={
-                    "X-Amz-Target": "TrentService.Sign",
-                    "Content-Type": "application/x-amz-json-1.1",
-                },
-            )
-            signer.add_auth(req)
-            headers = {"Host": f"{kb.HOST}:{server.port}", **dict(req.headers.items())}
-            lines = ["POST /", str(len(headers))]
-            lines += [f"{name}: {value}" for name, value in headers.items()]
-            lines.append(str(len(body)))
-            out.write(("\n".join(lines) + "\n").encode() + body + b"\n")
+    """``count`` distinct signed Sign requests (random 32-byte messages, MessageType RAW)."""
+    bodies = (
+        {"KeyId": key_id, "Message": base64.b64encode(secrets.token_bytes(32)).decode(),
+         "SigningAlgorithm": algorithm}
+        for _ in range(count)
+    )  # fmt: skip
+    kb.write_signed(server, "Sign", bodies, path)
 
 
 def run_load(
