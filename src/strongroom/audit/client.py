@@ -20,9 +20,9 @@ from typing import cast
 import msgspec
 
 from strongroom.audit.events import Columns, event_from_call
-from strongroom.audit.redact import EFFECT_FREE
 from strongroom.audit.sink import AuditedCall, TrailUnavailable
 from strongroom.audit.store import NewEntry
+from strongroom.audit.trail import CallSink
 from strongroom.audit.writer import ACK_OK, encode_frame
 from strongroom.iam.principal import Principal
 
@@ -63,34 +63,20 @@ class _Acks(asyncio.Protocol):
                     future.set_exception(TrailUnavailable())
 
 
-class TrailClient:
-    """The :class:`~strongroom.audit.sink.AuditSink` of ``serve`` when a writer process runs."""
+class TrailClient(CallSink):
+    """The :class:`~strongroom.audit.sink.AuditSink` of ``serve``: its writer process."""
 
     def __init__(
         self, socket_name: str, account_id: str, principal_of: Callable[[str], Principal | None]
     ) -> None:
+        super().__init__(account_id, principal_of)
         self._address = "\0" + socket_name
-        self._account = account_id
-        self._principal_of = principal_of
         self._conn: _Acks | None = None
         self._connecting: asyncio.Lock | None = None
         self._pending: list[tuple[NewEntry, asyncio.Future[None]]] = []
         self._blocking_lock = threading.Lock()
 
-    # -- the AuditSink interface ---------------------------------------------------------
-    def needs_intent(self, service: str, operation: str) -> bool:
-        return operation not in EFFECT_FREE
-
-    async def intent(self, call: AuditedCall) -> None:
-        await self._submit("intent", call)
-
-    async def outcome(self, call: AuditedCall) -> None:
-        await self._submit("event", call)
-
-    async def _submit(self, kind: str, call: AuditedCall) -> None:
-        principal = None
-        if call.identity is not None:
-            principal = self._principal_of(call.identity.access_key_id)
+    async def _record(self, kind: str, call: AuditedCall, principal: Principal | None) -> None:
         event, columns = event_from_call(call, principal, self._account)
         conn = await self._connection()
         loop = asyncio.get_running_loop()

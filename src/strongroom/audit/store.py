@@ -30,7 +30,7 @@ from strongroom.storage.audit_schema import (
     audit_head,
     audit_hsm_logs,
 )
-from strongroom.storage.engine import WRITE_OPTION, open_engine, sqlite_url
+from strongroom.storage.engine import SQLITE_PRAGMAS, WRITE_OPTION, open_engine, sqlite_url
 from strongroom.storage.schema import metadata
 
 __all__ = ["DigestRow", "EntryRow", "NewEntry", "TrailStore", "open_trail_engine"]
@@ -77,13 +77,6 @@ class DigestRow:
     body: bytes
     signature: str
     hash: str
-
-
-_SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=10000",
-)
 
 
 class _Result(Protocol):
@@ -204,7 +197,7 @@ class TrailStore:
                 check_same_thread=False,
             )  # fmt: skip
             try:
-                for pragma in _SQLITE_PRAGMAS:
+                for pragma in SQLITE_PRAGMAS:
                     raw.execute(pragma)
                 self._lock = open(database + ".lock", "a+b")  # noqa: SIM115 (kept open)
             except BaseException:

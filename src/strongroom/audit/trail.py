@@ -42,7 +42,7 @@ from strongroom.audit.sink import AuditedCall, TrailUnavailable
 from strongroom.audit.store import NewEntry, TrailStore
 from strongroom.iam.principal import Principal
 
-__all__ = ["Trail"]
+__all__ = ["CallSink", "Trail"]
 
 log = logging.getLogger("strongroom.audit")
 _encoder = msgspec.json.Encoder()
@@ -58,8 +58,33 @@ class _Job:
     waiter: asyncio.Future[None] | Future[None]
 
 
-class Trail:
-    """The :class:`~strongroom.audit.sink.AuditSink` of ``serve``."""
+class CallSink:
+    """What both trail sinks share: which calls get an intent entry first, and who the caller
+    is; :meth:`_record` makes the entry durable (in a thread here, in the writer process for
+    :class:`~strongroom.audit.client.TrailClient`)."""
+
+    def __init__(self, account_id: str, principal_of: Callable[[str], Principal | None]) -> None:
+        self._account = account_id
+        self._principal_of = principal_of
+
+    def needs_intent(self, service: str, operation: str) -> bool:
+        return operation not in EFFECT_FREE
+
+    async def intent(self, call: AuditedCall) -> None:
+        await self._record("intent", call, self._caller(call))
+
+    async def outcome(self, call: AuditedCall) -> None:
+        await self._record("event", call, self._caller(call))
+
+    def _caller(self, call: AuditedCall) -> Principal | None:
+        return None if call.identity is None else self._principal_of(call.identity.access_key_id)
+
+    async def _record(self, kind: str, call: AuditedCall, principal: Principal | None) -> None:
+        raise NotImplementedError
+
+
+class Trail(CallSink):
+    """The trail sink of embedded use: a writer thread in this process."""
 
     def __init__(
         self,
@@ -69,25 +94,14 @@ class Trail:
         max_batch: int = 1024,
         linger: float = 0.0005,
     ) -> None:
+        super().__init__(account_id, principal_of)
         self.store = store
-        self._account = account_id
-        self._principal_of = principal_of
         self._max_batch = max_batch
         #: how long the writer waits for more entries after the first of a batch: the
         #: request threads run meanwhile (the GIL is free), so batches grow with the load
         self._linger = linger
         self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-
-    # -- the AuditSink interface ---------------------------------------------------------
-    def needs_intent(self, service: str, operation: str) -> bool:
-        return operation not in EFFECT_FREE
-
-    async def intent(self, call: AuditedCall) -> None:
-        await self._submit("intent", call)
-
-    async def outcome(self, call: AuditedCall) -> None:
-        await self._submit("event", call)
 
     # -- other writers (alarms) ----------------------------------------------------------
     def write_event(self, event: dict[str, object], columns: Columns) -> None:
@@ -97,10 +111,7 @@ class Trail:
         self._queue.put(_Job("event", None, None, (event, columns), None, waiter))
         waiter.result()
 
-    async def _submit(self, kind: str, call: AuditedCall) -> None:
-        principal = None
-        if call.identity is not None:
-            principal = self._principal_of(call.identity.access_key_id)
+    async def _record(self, kind: str, call: AuditedCall, principal: Principal | None) -> None:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
         self._ensure_started()

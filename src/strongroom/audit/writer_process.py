@@ -45,11 +45,6 @@ class WriterProcess:
         self._proc: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._watchdog: threading.Thread | None = None
-        self.restarts = 0
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     def start(self) -> None:
         """Start the process; :meth:`wait_ready` then waits for it to listen (in between,
@@ -89,7 +84,6 @@ class WriterProcess:
             try:
                 self.start()
                 self.wait_ready()
-                self.restarts += 1
             except (OSError, RuntimeError, subprocess.TimeoutExpired):
                 log.exception("could not restart the audit trail writer; calls fail until it is")
                 self._stopping.wait(1.0)

@@ -16,7 +16,14 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["WRITE_OPTION", "ChangeMonitor", "open_engine", "sqlite_url", "write_transaction"]
+__all__ = [
+    "SQLITE_PRAGMAS",
+    "WRITE_OPTION",
+    "ChangeMonitor",
+    "open_engine",
+    "sqlite_url",
+    "write_transaction",
+]
 
 #: Execution option marking a connection's transactions as writes (BEGIN IMMEDIATE on SQLite).
 WRITE_OPTION = "strongroom_write"
@@ -42,15 +49,23 @@ def open_engine(url: str) -> Engine:
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
 
+#: Every SQLite connection of Strongroom: WAL, a commit is durable once it returns (fsync),
+#: foreign keys enforced, and waits of up to 10 s for another writer's lock.
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=FULL",
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA busy_timeout=10000",
+)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we emit BEGIN ourselves (SQLAlchemy's recipe)
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute("PRAGMA synchronous=FULL")
-        cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=10000")
+        for pragma in SQLITE_PRAGMAS:
+            cur.execute(pragma)
         cur.close()
 
     @event.listens_for(engine, "begin")
