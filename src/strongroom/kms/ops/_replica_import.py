@@ -24,7 +24,7 @@ from strongroom.kms.service import Kms
 from strongroom.storage import kms_repo, lifecycle_repo, replica_import_repo, replica_repo
 from strongroom.storage.replica_import_repo import ReplicaImport
 
-__all__ = ["expire", "forget_material_if_unheld", "remove", "store", "view"]
+__all__ = ["expire", "forget_material_if_unheld", "remove", "store"]
 
 
 def store(
@@ -94,8 +94,3 @@ def expire(conn: Connection, key_id: str, region: str, now: float) -> bool:
         return False
     remove(conn, rec)
     return True
-
-
-def view(conn: Connection, rec: KeyRecord) -> ReplicaImport | None:
-    """A replica's own import state (DescribeKey's ExpirationModel and ValidTo)."""
-    return replica_import_repo.get(conn, rec.key_id, rec.region)
