@@ -25,6 +25,7 @@ from sqlalchemy import Engine
 from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
 from strongroom.audit.client import TrailClient
+from strongroom.audit.journal import JOURNAL_FILE, catch_up
 from strongroom.audit.lookup_service import cloudtrail_service
 from strongroom.audit.sink import TrailSink
 from strongroom.audit.store import TrailStore, open_trail_engine
@@ -227,9 +228,10 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     kms.cloudhsm = CloudHsmKeyStores(control, root)
     trail_engine = open_trail_engine(config.data_dir, config.database_url)
     trail = _trail(config, trail_engine, identities)
+    journal_reader = _journal_reader(config, trail_engine)
     services = [
         kms_service(kms, identities),
-        cloudtrail_service(trail_engine, identities, authz, config.account_id),
+        cloudtrail_service(trail_engine, identities, authz, config.account_id, journal_reader),
         cloudhsm_service(control, identities, None if config.insecure_open_access else authz),
     ]
     known = {s.signing_name: s.shapes.operations for s in services}
@@ -274,6 +276,16 @@ def _trail(config: Config, engine: Engine, identities: IdentityStore) -> TrailSi
     store = TrailStore(engine, load_or_create_signer(config.data_dir))
     store.ensure_head()
     return Trail(store, config.account_id, identities.principal)
+
+
+def _journal_reader(config: Config, engine: Engine) -> Callable[[], object] | None:
+    """With the writer process and SQLite, what readers run first: ingest the writer's
+    journal (:mod:`strongroom.audit.journal`) so that every answered call is visible."""
+    if config.trail_socket is None or config.database_url is not None:
+        return None
+    store = TrailStore(engine, load_or_create_signer(config.data_dir))
+    path = config.data_dir / JOURNAL_FILE
+    return lambda: catch_up(store, path)
 
 
 CONFIG_ENV = "STRONGROOM_SERVE_CONFIG"

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.audit.conftest import AuditEnv
+from tests.audit.conftest import AuditEnv, ingest_journal
 from tests.conftest import ACCOUNT
 
 CANARY = b"canary-plaintext-7f3a9c1e5b"
@@ -23,6 +23,9 @@ FIELDS = {
 
 
 def _events(env: AuditEnv) -> list[dict[str, Any]]:
+    """Every event in the trail's tables, after ingesting the writer's journal (a reader's
+    duty: the latest calls may be durable in the journal only)."""
+    ingest_journal(env.server.data_dir)
     with sqlite3.connect(env.server.data_dir / "audit.db") as conn:
         rows = conn.execute("SELECT body FROM audit_events WHERE kind='event' ORDER BY seq")
         return [json.loads(body) for (body,) in rows]

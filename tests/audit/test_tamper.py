@@ -10,19 +10,22 @@ from pathlib import Path
 import pytest
 
 from strongroom.audit.chain import entry_hash
-from tests.audit.conftest import audit_cli
+from tests.audit.conftest import audit_cli, ingest_journal
 from tests.conftest import running_server
 
 
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A stopped server's data directory with a few dozen trail records."""
+    """A stopped server's data directory with a few dozen trail records: one signed digest
+    for each call (an ingestion of the writer's journal after each)."""
     data = tmp_path_factory.mktemp("tamper") / "data"
     with running_server(data) as server:
         kms = server.client()
         key = kms.create_key()["KeyMetadata"]["KeyId"]
+        ingest_journal(data)
         for i in range(12):
             kms.encrypt(KeyId=key, Plaintext=b"x" * (i + 1))
+            ingest_journal(data)
         kms.list_keys()
     yield data
 
@@ -103,7 +106,7 @@ def _remove_last_digest(conn: sqlite3.Connection) -> None:
         (_reorder, 8, "altered"),
         (_insert, 16, "covered by no signed digest"),
         (_truncate, 14, "truncated"),
-        (_remove_digest, 4, "digest 4 is missing"),
+        (_remove_digest, 5, "digest 4 is missing"),  # digest 1 covers CreateKey's 2 records
         (_remove_last_digest, 15, "covered by no signed digest"),
     ],
 )

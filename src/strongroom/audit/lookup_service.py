@@ -12,6 +12,7 @@ import base64
 import binascii
 import calendar
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -93,9 +94,14 @@ def _epoch(iso: str) -> float:
 
 
 def cloudtrail_service(
-    engine: Engine, identities: IdentityStore, authz: Authorizer, account_id: str
+    engine: Engine,
+    identities: IdentityStore,
+    authz: Authorizer,
+    account_id: str,
+    before_read: Callable[[], object] | None = None,
 ) -> Service:
-    """The CloudTrail :class:`~strongroom.api.app.Service` (LookupEvents only)."""
+    """The CloudTrail :class:`~strongroom.api.app.Service` (LookupEvents only).
+    ``before_read`` brings the trail's tables up to date first (the writer's journal)."""
 
     def call(
         operation: str, request: dict[str, Any], who: SignedIdentity, source_ip: str, rid: str
@@ -119,6 +125,8 @@ def cloudtrail_service(
         if not 1 <= limit <= _MAX:
             raise AwsError("InvalidMaxResultsException", "MaxResults must be from 1 to 50.")
         token = request.get("NextToken")
+        if before_read is not None:
+            before_read()
         rows = lookup(engine, flt, limit + 1, _untoken(token) if token else None)
         result: dict[str, Any] = {"Events": [_wire(r) for r in rows[:limit]]}
         if len(rows) > limit:

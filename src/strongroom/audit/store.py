@@ -13,7 +13,7 @@ import contextlib
 import fcntl
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
@@ -33,7 +33,16 @@ from strongroom.storage.audit_schema import (
 from strongroom.storage.engine import SQLITE_PRAGMAS, WRITE_OPTION, open_engine, sqlite_url
 from strongroom.storage.schema import metadata
 
-__all__ = ["DigestRow", "EntryRow", "NewEntry", "TrailStore", "open_trail_engine"]
+__all__ = [
+    "ChainBroken",
+    "ChainedEntry",
+    "DigestRow",
+    "EntryRow",
+    "NewEntry",
+    "TrailStore",
+    "chain_entries",
+    "open_trail_engine",
+]
 
 TRAIL_FILE = "audit.db"
 
@@ -59,6 +68,35 @@ class NewEntry:
     kind: str  # "event", "intent"
     body: bytes
     columns: Columns
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedEntry:
+    """An entry with its place in the chain: its seq and its hash."""
+
+    seq: int
+    kind: str
+    body: bytes
+    columns: Columns
+    hash: str
+
+
+class ChainBroken(Exception):
+    """Entries to ingest do not continue the chain from its head (at ``seq``)."""
+
+    def __init__(self, seq: int) -> None:
+        super().__init__(f"entry {seq} does not continue the trail's hash chain")
+        self.seq = seq
+
+
+def chain_entries(seq: int, chain: str, entries: Sequence[NewEntry]) -> list[ChainedEntry]:
+    """Number and chain ``entries`` after the entry ``seq`` whose hash is ``chain``."""
+    out = []
+    for entry in entries:
+        seq += 1
+        chain = entry_hash(chain, seq, entry.kind, entry.body)
+        out.append(ChainedEntry(seq, entry.kind, entry.body, entry.columns, chain))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +199,51 @@ class TrailStore:
             raise
 
     def _append_sqlite(self, entries: Sequence[NewEntry]) -> int:
+        return self._sqlite_transaction(lambda raw: self._append(raw, entries))
+
+    def ingest(
+        self,
+        read: Callable[[], Sequence[ChainedEntry]],
+        then: Callable[[int], None] | None = None,
+        *,
+        chained_by_us: bool = False,
+    ) -> int:
+        """Add entries that were numbered and chained already (the writer's journal,
+        :mod:`strongroom.audit.journal`) in one transaction with one signed digest; return
+        the head's seq. ``read`` runs inside the transaction and the lock: entries at or
+        below the head are skipped (someone ingested them already), the rest must continue the
+        chain from the head, else :class:`ChainBroken` (``chained_by_us``: the caller chained
+        them itself, so only the first link is checked). ``then(head seq)`` runs after the
+        commit, still under the lock. SQLite only."""
+        assert self._signer is not None, "a read-only TrailStore cannot ingest"
+
+        def run(raw: sqlite3.Connection) -> int:
+            head = raw.execute(self._sql["head"]).fetchone()
+            fresh = [entry for entry in read() if entry.seq > head[0]]
+            seq, chain = int(head[0]), str(head[1])
+            for entry in fresh[:1] if chained_by_us else fresh:
+                seq += 1
+                chain = entry_hash(chain, seq, entry.kind, entry.body)
+                if entry.seq != seq or entry.hash != chain:
+                    raise ChainBroken(seq)
+                seq, chain = entry.seq, entry.hash
+            if chained_by_us and fresh and fresh[-1].seq != fresh[0].seq + len(fresh) - 1:
+                raise ChainBroken(fresh[0].seq)
+            return self._insert(raw, head, fresh) if fresh else int(head[0])
+
+        return self._sqlite_transaction(run, then)
+
+    def head(self) -> tuple[int, str]:
+        """The chain head: the last entry's seq and hash."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
+        return int(row.seq), str(row.hash)
+
+    def _sqlite_transaction(
+        self,
+        work: Callable[[sqlite3.Connection], int],
+        then: Callable[[int], None] | None = None,
+    ) -> int:
         try:
             raw = self._raw_connection()
             assert self._lock is not None
@@ -168,12 +251,14 @@ class TrailStore:
             try:
                 raw.execute("BEGIN IMMEDIATE")
                 try:
-                    last = self._append(raw, entries)
+                    last = work(raw)
                     raw.execute("COMMIT")
                 except BaseException:
                     with contextlib.suppress(sqlite3.Error):
                         raw.execute("ROLLBACK")
                     raise
+                if then is not None:
+                    then(last)
                 return last
             finally:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
@@ -215,6 +300,10 @@ class TrailStore:
             self._sql = {name: text.replace("?", "%s") for name, text in _SQL.items()}
         return self._writer
 
+    def close(self) -> None:
+        """Close the appender's connection and lock file (the engine is the caller's)."""
+        self._drop_writer_connection()
+
     def _drop_writer_connection(self) -> None:
         if self._writer is not None:
             with contextlib.suppress(Exception):
@@ -230,29 +319,29 @@ class TrailStore:
             self._lock = None
 
     def _append(self, conn: _Cursor, entries: Sequence[NewEntry]) -> int:
+        head = conn.execute(self._sql["head"]).fetchone()
+        return self._insert(conn, head, chain_entries(int(head[0]), head[1], entries))
+
+    def _insert(self, conn: _Cursor, head: Any, chained: Sequence[ChainedEntry]) -> int:
+        """Insert chained entries following ``head`` (its row), their digest, move the head."""
         assert self._signer is not None
         sql = self._sql
-        head = conn.execute(sql["head"]).fetchone()
-        first = seq = int(head[0])
-        chain: str = head[1]
-        rows = []
-        for entry in entries:
-            seq += 1
-            chain = entry_hash(chain, seq, entry.kind, entry.body)
-            c = entry.columns
-            rows.append(
-                (seq, entry.kind, c.event_id, c.event_time, c.event_name, c.event_source,
-                 c.read_only, c.username, c.access_key_id, c.resource_type, c.resource_name,
-                 entry.body.decode("utf-8"), chain)
-            )  # fmt: skip
+        rows = [
+            (e.seq, e.kind, c.event_id, c.event_time, c.event_name, c.event_source, c.read_only,
+             c.username, c.access_key_id, c.resource_type, c.resource_name,
+             e.body.decode("utf-8"), e.hash)
+            for e in chained
+            for c in (e.columns,)
+        ]  # fmt: skip
         conn.executemany(sql["event"], rows)
+        first, last = chained[0], chained[-1]
         digest_seq = int(head[2]) + 1
         body = digest_body(
             {
                 "digestSeq": digest_seq,
-                "firstSeq": first + 1,
-                "lastSeq": seq,
-                "lastHash": chain,
+                "firstSeq": first.seq,
+                "lastSeq": last.seq,
+                "lastHash": last.hash,
                 "prevDigestHash": head[3],
                 "time": round(time.time(), 3),
                 "key": self._signer.fingerprint,
@@ -261,10 +350,10 @@ class TrailStore:
         signature = self._signer.sign(body).hex()
         dhash = digest_hash(body, signature)
         conn.execute(
-            sql["digest"], (digest_seq, first + 1, seq, body.decode("utf-8"), signature, dhash)
+            sql["digest"], (digest_seq, first.seq, last.seq, body.decode("utf-8"), signature, dhash)
         )
-        conn.execute(sql["move"], (seq, chain, digest_seq, dhash))
-        return seq
+        conn.execute(sql["move"], (last.seq, last.hash, digest_seq, dhash))
+        return last.seq
 
     def entries(self, after: int = 0, chunk: int = 2000) -> Iterator[EntryRow]:
         """Every entry in seq order, read in chunks."""

@@ -13,8 +13,9 @@ import click
 from sqlalchemy import Engine
 
 from strongroom.audit.hsm_logs import read_hsm_log
+from strongroom.audit.journal import JOURNAL_FILE, catch_up
 from strongroom.audit.query import events_since, tail
-from strongroom.audit.store import TrailStore, open_trail_engine
+from strongroom.audit.store import ChainBroken, TrailStore, open_trail_engine
 from strongroom.audit.verify import verify_trail
 from strongroom.crypto.audit_sign import TrailVerifier, load_or_create_signer
 from strongroom.storage.engine import open_engine
@@ -42,7 +43,16 @@ def _engine(data_dir: Path, database_url: str | None) -> Engine:
         raise click.ClickException(f"no Strongroom database in {data_dir}")
     if database_url is not None:
         apply_migrations(open_engine(database_url))
-    return open_trail_engine(data_dir, database_url)
+    engine = open_trail_engine(data_dir, database_url)
+    if database_url is None:
+        # a running serve's latest calls may still be in its writer's journal only
+        try:
+            catch_up(TrailStore(engine, load_or_create_signer(data_dir)), data_dir / JOURNAL_FILE)
+        except ChainBroken as exc:
+            raise click.ClickException(
+                f"FAILED: the audit journal ({JOURNAL_FILE}) does not continue the trail: {exc}"
+            ) from None
+    return engine
 
 
 def _since(text: str) -> float:
