@@ -25,7 +25,7 @@ from sqlalchemy import Engine
 from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
 from strongroom.audit.client import TrailClient
-from strongroom.audit.journal import JOURNAL_FILE, catch_up
+from strongroom.audit.journal import catch_up
 from strongroom.audit.lookup_service import cloudtrail_service
 from strongroom.audit.sink import TrailSink
 from strongroom.audit.store import TrailStore, open_trail_engine
@@ -284,8 +284,7 @@ def _journal_reader(config: Config, engine: Engine) -> Callable[[], object] | No
     if config.trail_socket is None or config.database_url is not None:
         return None
     store = TrailStore(engine, load_or_create_signer(config.data_dir))
-    path = config.data_dir / JOURNAL_FILE
-    return lambda: catch_up(store, path)
+    return lambda: catch_up(store, config.data_dir)
 
 
 CONFIG_ENV = "STRONGROOM_SERVE_CONFIG"

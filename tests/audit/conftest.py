@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from strongroom.audit.journal import JOURNAL_FILE, catch_up
+from strongroom.audit.journal import catch_up
 from strongroom.audit.store import TrailStore, open_trail_engine
 from strongroom.clock import SystemClock
 from strongroom.crypto.audit_sign import load_or_create_signer
@@ -44,7 +44,7 @@ def ingest_journal(data_dir: Path) -> None:
     """Bring the trail's tables up to date with the writer's journal, as readers do (the
     latest calls may be durable in the journal only); each ingestion adds one digest."""
     store = TrailStore(open_trail_engine(data_dir, None), load_or_create_signer(data_dir))
-    catch_up(store, data_dir / JOURNAL_FILE)
+    catch_up(store, data_dir)
     store.engine.dispose()
 
 

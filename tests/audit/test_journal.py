@@ -7,12 +7,14 @@ import os
 import signal
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from strongroom.audit.events import Columns
-from strongroom.audit.journal import JOURNAL_FILE, Journal, catch_up
+from strongroom.audit.ingest import Ingester
+from strongroom.audit.journal import Journal, catch_up
 from strongroom.audit.store import (
     ChainBroken,
     NewEntry,
@@ -46,34 +48,75 @@ def _store(data: Path) -> TrailStore:
     return store
 
 
-def test_frames_torn_tail_and_idempotent_ingestion(tmp_path: Path) -> None:
-    store, journal = _store(tmp_path), Journal(tmp_path / JOURNAL_FILE)
+def test_frames_segments_torn_tail_and_idempotent_ingestion(tmp_path: Path) -> None:
+    store, journal = _store(tmp_path), Journal(tmp_path)
     first = chain_entries(*store.head(), _entries(3))
     second = chain_entries(first[-1].seq, first[-1].hash, _entries(2, 3))
     journal.append(first)
+    journal.rotate()
     journal.append(second)
-    with open(journal.path, "ab") as raw:  # a frame cut short by a crash
+    with open(journal.current, "ab") as raw:  # a frame cut short by a crash
         raw.write(b"\x00\x00\x01\x00\x93\x01")
+    assert [p.name for p in journal.segments()] == ["audit.journal.1", "audit.journal.2"]
     assert [e.seq for e in journal.read()] == [1, 2, 3, 4, 5]
     assert journal.read()[4].columns.event_id == "id-4"
-    assert catch_up(store, journal.path) == 5
-    assert catch_up(store, journal.path) == 5  # nothing twice
+    assert catch_up(store, tmp_path) == 5
+    assert catch_up(store, tmp_path) == 5  # nothing twice
     report = verify_trail(store, load_or_create_signer(tmp_path).verifier())
     assert report.ok and report.entries == 5 and report.digests == 1
-    journal.reset()
-    assert journal.read() == [] and catch_up(store, journal.path) == -1
+    # a new writer's journal never appends to a segment an earlier one left
+    assert Journal(tmp_path).current.name == "audit.journal.3"
 
 
 def test_a_journal_that_does_not_continue_the_chain_is_refused(tmp_path: Path) -> None:
-    store, journal = _store(tmp_path), Journal(tmp_path / JOURNAL_FILE)
+    store, journal = _store(tmp_path), Journal(tmp_path)
     good = chain_entries(*store.head(), _entries(2))
     journal.append(good)
     forged = chain_entries(good[-1].seq, "f" * 64, _entries(1, 2))  # not chained to entry 2
     journal.append(forged)
     with pytest.raises(ChainBroken) as info:
-        catch_up(store, journal.path)
+        catch_up(store, tmp_path)
     assert info.value.seq == 3
     assert store.head()[0] == 0  # all or nothing
+
+
+def _wait(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + 20
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.02)
+
+
+def test_ingester_moves_segments_in_the_background_and_fails_closed(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    ingester = Ingester(store, Journal(tmp_path), seconds=300, entries=3)
+    head = ingester.start()
+
+    def append(entries: list[NewEntry]) -> None:
+        nonlocal head
+        chained = chain_entries(*head, entries)
+        ingester.journal.append(chained)
+        ingester.added(chained)
+        head = (chained[-1].seq, chained[-1].hash)
+
+    append(_entries(3))
+    ingester.tick()  # due: 3 entries; a new segment takes the next batches
+    append(_entries(1, 3))
+    _wait(lambda: (ingester.tick(), store.head()[0] == 3)[1], "the first batch was not ingested")
+    _wait(lambda: len(ingester.journal.segments()) == 1, "the ingested segment was not deleted")
+    assert [e.seq for e in ingester.journal.read()] == [4]  # the new segment's
+    # the trail's tables cannot be written: the ingester fails, and says so until they can
+    with sqlite3.connect(tmp_path / "audit.db") as conn:
+        conn.execute("ALTER TABLE audit_events RENAME TO audit_events_away")
+    append(_entries(2, 4))
+    _wait(lambda: (ingester.tick(), ingester.failed)[1], "the failed ingestion went unnoticed")
+    with sqlite3.connect(tmp_path / "audit.db") as conn:
+        conn.execute("ALTER TABLE audit_events_away RENAME TO audit_events")
+    _wait(lambda: (ingester.tick(), not ingester.failed)[1], "the retry did not succeed")
+    assert store.head()[0] == 6 and ingester.journal.segments() == []
+    ingester.finish()
+    report = verify_trail(store, load_or_create_signer(tmp_path).verifier())
+    assert report.ok and report.entries == 6, report
 
 
 def _events(data: Path, name: str) -> int:
@@ -96,7 +139,7 @@ def test_answered_calls_survive_a_killed_writer_and_readers_see_them(tmp_path: P
         for i in range(3):
             kms.encrypt(KeyId=key, Plaintext=b"journal %d" % i)
         # answered, so durable: in the journal, not yet in the tables
-        assert (data / JOURNAL_FILE).stat().st_size > 0
+        assert sum(p.stat().st_size for p in Journal(data).segments()) > 0
         assert _events(data, "Encrypt") == 0
         # a reader ingests first, so LookupEvents sees the latest calls
         found = server.client("cloudtrail").lookup_events(
@@ -116,11 +159,11 @@ def test_answered_calls_survive_a_killed_writer_and_readers_see_them(tmp_path: P
         while _events(data, "Encrypt") != 5:
             assert time.monotonic() < deadline, "the journal was not ingested on restart"
             time.sleep(0.1)
-        assert (data / JOURNAL_FILE).stat().st_size == 0
+        assert Journal(data).segments() == []
     proc = audit_cli(data, "verify")
     assert proc.returncode == 0 and "OK:" in proc.stdout, proc.stdout + proc.stderr
     # a stopped serve leaves an empty journal; one that continues nothing is reported
-    journal = Journal(data / JOURNAL_FILE)
+    journal = Journal(data)
     journal.append(chain_entries(999, "0" * 64, _entries(1)))
     proc = audit_cli(data, "verify")
     assert proc.returncode == 1 and "does not continue" in proc.stderr, proc.stderr

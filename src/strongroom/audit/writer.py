@@ -36,10 +36,9 @@ import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.audit.events import Columns
-from strongroom.audit.journal import JOURNAL_FILE, Journal
+from strongroom.audit.ingest import INGEST_SECONDS, Ingester
+from strongroom.audit.journal import Journal
 from strongroom.audit.store import (
-    ChainBroken,
-    ChainedEntry,
     NewEntry,
     TrailStore,
     chain_entries,
@@ -54,9 +53,6 @@ log = logging.getLogger("strongroom.audit.writer")
 CONFIG_ENV = "STRONGROOM_TRAIL_WRITER"
 MAX_FRAME = 64 * 1024 * 1024
 ACK_OK, ACK_FAILED = b"\x01", b"\x00"
-#: the journal is ingested into the trail's tables once this many entries or seconds gathered
-INGEST_ENTRIES = 512
-INGEST_SECONDS = 0.25
 #: testing: another INGEST_SECONDS (so that a test can find entries in the journal only)
 INGEST_ENV = "STRONGROOM_TRAIL_INGEST_SECONDS"
 _LEN = struct.Struct(">I")
@@ -93,10 +89,10 @@ class _Peer:
 class Writer:
     """Accept clients, collect their frames, commit them in batches, acknowledge.
 
-    With a :class:`~strongroom.audit.journal.Journal` (the trail in SQLite) a batch is
-    committed by appending it, chained, to the journal, and the journal is ingested into the
-    trail's tables every :data:`INGEST_ENTRIES` entries or :data:`INGEST_SECONDS`; without
-    one (PostgreSQL) each batch is one transaction in the tables.
+    With an :class:`~strongroom.audit.ingest.Ingester` (the trail in SQLite) a batch is
+    committed by appending it, chained, to the journal, which the ingester moves into the
+    trail's tables in larger batches; without one (PostgreSQL) each batch is one transaction
+    in the tables.
     """
 
     def __init__(
@@ -104,100 +100,52 @@ class Writer:
         store: TrailStore,
         listener: socket.socket,
         parent: int,
-        journal: Journal | None = None,
-        ingest_seconds: float = INGEST_SECONDS,
+        ingester: Ingester | None = None,
     ) -> None:
         self._store = store
-        self._ingest_seconds = ingest_seconds
         self._listener = listener
         self._parent = parent
         self._selector = selectors.DefaultSelector()
         self._selector.register(listener, selectors.EVENT_READ)
         self._peers: dict[int, _Peer] = {}
         self.stopping = False
-        self._journal = journal
-        self._head = (0, "")
-        #: entries in the journal that this writer has not ingested yet
-        self._backlog: list[ChainedEntry] = []
-        self._since = 0.0  # when the oldest of them was appended
-        self._ingest_failed_at: float | None = None
-        if journal is not None:
-            self._ingest(force=True)
-            self._head = store.head()
+        self._ingester = ingester
+        self._head = ingester.start() if ingester is not None else (0, "")
 
     def run(self) -> None:
+        ingester = self._ingester
         try:
             while not self.stopping:
-                for key, _ in self._selector.select(timeout=self._timeout()):
+                timeout = 0.5 if ingester is None else ingester.timeout()
+                for key, _ in self._selector.select(timeout=timeout):
                     if key.fileobj is self._listener:
                         self._accept()
                     else:
                         self._read(self._peers[key.fd])
                 self._commit_pending()
-                self._ingest()
+                if ingester is not None:
+                    ingester.tick()
                 if os.getppid() != self._parent:
                     log.warning("serve is gone; the trail writer stops")
                     return
         finally:
-            if self._journal is not None:
-                self._ingest(force=True)
+            if ingester is not None:
+                ingester.finish()
 
-    def _timeout(self) -> float:
-        if not self._backlog:
-            return 0.5
-        return max(0.0, min(0.5, self._since + self._ingest_seconds - time.monotonic()))
-
-    def _ingest(self, *, force: bool = False) -> None:
-        """Ingest the journal when it is due; until an ingestion succeeds after a failed one,
-        batches are refused (fail-closed: the trail's tables cannot be written)."""
-        if self._journal is None or not (force or self._due()):
-            return
-        journal = self._journal
-        assert journal is not None
-        head = self._head[0]
-
-        def emptied(last: int) -> None:
-            if last >= head:  # every entry in the file is in the tables now
-                journal.reset()
-
-        backlog = self._backlog
-        # its own entries it has in memory; after a restart, what the file holds
-        read = (lambda: backlog) if backlog and not force else journal.read
-        try:
-            last = self._store.ingest(read, emptied, chained_by_us=read is not journal.read)
-            if last < head:
-                raise ChainBroken(last + 1)  # the file is unreadable from there on
-        except Exception:
-            log.exception("ingesting the audit journal into the trail failed")
-            self._ingest_failed_at = time.monotonic()
-            return
-        self._backlog, self._ingest_failed_at = [], None
-
-    def _due(self) -> bool:
-        now = time.monotonic()
-        if self._ingest_failed_at is not None:
-            return now - self._ingest_failed_at >= 1.0  # retry once a second
-        return bool(self._backlog) and (
-            len(self._backlog) >= INGEST_ENTRIES or now - self._since >= self._ingest_seconds
-        )
-
-    def _append_journal(self, entries: list[NewEntry]) -> None:
-        assert self._journal is not None
-        if self._ingest_failed_at is not None:
+    def _append_journal(self, ingester: Ingester, entries: list[NewEntry]) -> None:
+        if ingester.failed:
             raise RuntimeError("the trail's tables cannot be written")
         chained = chain_entries(*self._head, entries)
         try:
-            self._journal.append(chained)
+            ingester.journal.append(chained)
         except OSError:
             # the file may hold what failed, or a reader may have ingested it already: start
-            # over from the tables and the file (serve starts a new writer)
+            # over from the tables and the journal (serve starts a new writer)
             log.exception("the audit journal cannot be written; the trail writer stops")
             self.stopping = True
             raise
         self._head = (chained[-1].seq, chained[-1].hash)
-        if not self._backlog:
-            self._since = time.monotonic()
-        self._backlog += chained
+        ingester.added(chained)
 
     def _accept(self) -> None:
         with contextlib.suppress(BlockingIOError):
@@ -238,8 +186,8 @@ class Writer:
             return
         entries = [entry for peer in ready for frame in peer.frames for entry in frame]
         try:
-            if self._journal is not None:
-                self._append_journal(entries)
+            if self._ingester is not None:
+                self._append_journal(self._ingester, entries)
             else:
                 self._store.append(entries)
             ack = ACK_OK
@@ -291,9 +239,11 @@ def main() -> int:
         open_trail_engine(data_dir, settings.get("database_url")), load_or_create_signer(data_dir)
     )
     _wait_for_tables(store)
-    journal = None if settings.get("database_url") else Journal(data_dir / JOURNAL_FILE)
-    seconds = float(os.environ.get(INGEST_ENV, INGEST_SECONDS))
-    writer = Writer(store, listen(settings["socket"]), int(settings["parent"]), journal, seconds)
+    ingester = None
+    if not settings.get("database_url"):
+        seconds = float(os.environ.get(INGEST_ENV, INGEST_SECONDS))
+        ingester = Ingester(store, Journal(data_dir), seconds)
+    writer = Writer(store, listen(settings["socket"]), int(settings["parent"]), ingester)
 
     def stop(signum: int, frame: object) -> None:
         del signum, frame

@@ -13,7 +13,7 @@ import click
 from sqlalchemy import Engine
 
 from strongroom.audit.hsm_logs import read_hsm_log
-from strongroom.audit.journal import JOURNAL_FILE, catch_up
+from strongroom.audit.journal import catch_up
 from strongroom.audit.query import events_since, tail
 from strongroom.audit.store import ChainBroken, TrailStore, open_trail_engine
 from strongroom.audit.verify import verify_trail
@@ -47,10 +47,10 @@ def _engine(data_dir: Path, database_url: str | None) -> Engine:
     if database_url is None:
         # a running serve's latest calls may still be in its writer's journal only
         try:
-            catch_up(TrailStore(engine, load_or_create_signer(data_dir)), data_dir / JOURNAL_FILE)
+            catch_up(TrailStore(engine, load_or_create_signer(data_dir)), data_dir)
         except ChainBroken as exc:
             raise click.ClickException(
-                f"FAILED: the audit journal ({JOURNAL_FILE}) does not continue the trail: {exc}"
+                f"FAILED: the audit journal (audit.journal.*) does not continue the trail: {exc}"
             ) from None
     return engine
 
