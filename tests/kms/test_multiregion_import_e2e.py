@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import Server, error_code, running_server
-from tests.kms.test_import_e2e import _import
+from tests.kms.test_import_e2e import _import, _wrap
 
 WEST = "eu-west-1"
 DAY = 86_400
@@ -129,3 +129,35 @@ def test_a_primary_without_material_does_not_replicate(server: Server) -> None:
     blob = west.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
     _fails(lambda: kms.decrypt(CiphertextBlob=blob), "DisabledException")
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_each_region_has_its_own_import_parameters(clocked: tuple[Server, Path]) -> None:
+    server, _ = clocked
+    kms, west = server.client(), server.client(region=WEST)
+    key = kms.create_key(Origin="EXTERNAL", MultiRegion=True)["KeyMetadata"]["KeyId"]
+    material = os.urandom(32)
+    _import(kms, key, material, "RSAES_OAEP_SHA_256")
+    kms.replicate_key(KeyId=key, ReplicaRegion=WEST)
+    algorithm = "RSAES_OAEP_SHA_256"
+
+    def params(client: Any) -> Any:
+        return client.get_parameters_for_import(
+            KeyId=key, WrappingAlgorithm=algorithm, WrappingKeySpec="RSA_2048"
+        )
+
+    def with_token(client: Any, got: Any) -> Any:
+        return client.import_key_material(
+            KeyId=key, ImportToken=got["ImportToken"],
+            EncryptedKeyMaterial=_wrap(got["PublicKey"], algorithm, material),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )  # fmt: skip
+
+    east_params = params(kms)
+    west_params = params(west)  # does not void the primary's outstanding token
+    with_token(west, west_params)
+    assert _state(west, key) == "Enabled"
+    # a region's token is not another region's
+    _fails(lambda: with_token(kms, west_params), "InvalidImportTokenException")
+    with_token(kms, east_params)  # reimport of the same material with the earlier token
+    _fails(lambda: with_token(kms, params(kms) and east_params), "InvalidImportTokenException")
+    assert _state(kms, key) == "Enabled"

@@ -7,12 +7,12 @@ and talks to the repositories exactly as the service does: one connection per tr
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Connection, Table, func, insert, inspect, select
+from sqlalchemy import Connection, Table, delete, func, insert, inspect, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.domain.states import KeyState
-from strongroom.storage import identity_repo, kms_repo
+from strongroom.storage import identity_repo, kms_repo, lifecycle_repo, lifecycle_schema
 from strongroom.storage.migrations import MIGRATIONS, apply_migrations, current_version
 from strongroom.storage.schema import (
     access_keys,
@@ -441,3 +441,27 @@ def test_a_failure_mid_transaction_leaves_nothing(backend: Backend) -> None:
         assert kms_repo.list_tags(conn, "k-old") == []
     assert (count(backend, keys), count(backend, key_materials)) == (1, 1)
     assert (count(backend, aliases), count(backend, tags)) == (0, 0)
+
+
+def test_import_tokens_are_per_region_and_migration_9_carries_them_over(
+    backend: Backend,
+) -> None:
+    west = "eu-west-1"
+    add_key(backend, "k-1")
+    add_key(backend, "k-2", region=west)
+    with backend.engine.begin() as conn:
+        lifecycle_repo.set_import_token(conn, "k-1", REGION, "a" * 32)
+        lifecycle_repo.set_import_token(conn, "k-1", west, "b" * 32)  # a replica's own
+        lifecycle_repo.set_import_token(conn, "k-1", REGION, "c" * 32)  # a newer one
+    with backend.engine.connect() as conn:
+        assert lifecycle_repo.get_import_token(conn, "k-1", REGION) == "c" * 32
+        assert lifecycle_repo.get_import_token(conn, "k-1", west) == "b" * 32
+        assert lifecycle_repo.get_import_token(conn, "k-2", west) is None
+    # a token of the former per-key table goes to its key's region
+    with backend.engine.begin() as conn:
+        conn.execute(delete(lifecycle_schema.regional_import_tokens))
+        conn.execute(insert(lifecycle_schema.import_tokens).values(key_id="k-2", token_id="d" * 32))
+        lifecycle_schema.migrate_regional_import_tokens(conn)
+    with backend.engine.connect() as conn:
+        assert lifecycle_repo.get_import_token(conn, "k-2", west) == "d" * 32
+        assert lifecycle_repo.get_import_token(conn, "k-1", REGION) is None

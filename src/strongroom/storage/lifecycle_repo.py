@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
-from strongroom.storage.lifecycle_schema import import_tokens, imported_materials
+from strongroom.storage.lifecycle_schema import imported_materials, regional_import_tokens
 from strongroom.storage.schema import (
     import_state,
     key_materials,
@@ -248,14 +248,19 @@ def delete_material_version(conn: Connection, key_id: str, version: int) -> None
     conn.execute(delete(key_materials).where(_version_of(key_materials, key_id, version)))
 
 
-def get_import_token(conn: Connection, key_id: str) -> str | None:
-    """The id of the latest import token issued for a key (older ones are invalid)."""
-    return conn.execute(
-        select(import_tokens.c.token_id).where(import_tokens.c.key_id == key_id)
-    ).scalar_one_or_none()
+def get_import_token(conn: Connection, key_id: str, region: str) -> str | None:
+    """The id of the latest import token issued for a key in a region (older ones are
+    invalid; each region of a multi-Region key has its own)."""
+    t = regional_import_tokens.c
+    where = and_(t.key_id == key_id, t.region == region)
+    return conn.execute(select(t.token_id).where(where)).scalar_one_or_none()
 
 
-def set_import_token(conn: Connection, key_id: str, token_id: str) -> None:
-    where = import_tokens.c.key_id == key_id
-    if conn.execute(update(import_tokens).where(where).values(token_id=token_id)).rowcount == 0:
-        conn.execute(insert(import_tokens).values(key_id=key_id, token_id=token_id))
+def set_import_token(conn: Connection, key_id: str, region: str, token_id: str) -> None:
+    t = regional_import_tokens.c
+    where = and_(t.key_id == key_id, t.region == region)
+    done = conn.execute(update(regional_import_tokens).where(where).values(token_id=token_id))
+    if done.rowcount == 0:
+        conn.execute(
+            insert(regional_import_tokens).values(key_id=key_id, region=region, token_id=token_id)
+        )

@@ -86,6 +86,34 @@ def migrate_replica_imports(conn: Connection) -> None:
     metadata.create_all(conn, tables=[replica_imports])
 
 
+#: Migration 9: the latest import token of each (key, region). A multi-Region key's replicas
+#: share its key id but take their own import parameters; one token per key id let a replica's
+#: GetParametersForImport invalidate the primary's outstanding token (and the other way round).
+regional_import_tokens = Table(
+    "kms_regional_import_tokens",
+    metadata,
+    Column("key_id", String(64), ForeignKey(_KEY, ondelete="CASCADE"), primary_key=True),
+    Column("region", String(32), primary_key=True),
+    Column("token_id", String(32), nullable=False),
+)
+
+
+def migrate_regional_import_tokens(conn: Connection) -> None:
+    """Create the table and carry each key's token over under the key's own region."""
+    metadata.create_all(conn, tables=[regional_import_tokens])
+    keys = metadata.tables["kms_keys"]
+    rows = conn.execute(
+        select(import_tokens.c.key_id, keys.c.region, import_tokens.c.token_id).join(
+            keys, keys.c.key_id == import_tokens.c.key_id
+        )
+    ).all()
+    if rows:
+        conn.execute(
+            insert(regional_import_tokens),
+            [{"key_id": r.key_id, "region": r.region, "token_id": r.token_id} for r in rows],
+        )
+
+
 def migrate(conn: Connection) -> None:
     """Migration 7: create the tables, and carry each key's single imported material (the
     migration 3 ``kms_import_state`` row) over as its version 1."""

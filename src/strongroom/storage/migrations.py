@@ -75,6 +75,7 @@ MIGRATIONS: Sequence[Migration] = (
     (6, "CloudHSM cluster backups", _create("cloudhsm_backups")),
     (7, "imported material versions, import tokens, replica tags", lifecycle_schema.migrate),
     (8, "imported material of multi-Region replicas", lifecycle_schema.migrate_replica_imports),
+    (9, "import tokens per region", lifecycle_schema.migrate_regional_import_tokens),
 )
 
 

@@ -70,7 +70,7 @@ def get_parameters_for_import(kms: Kms, ctx: RequestContext, req: c.Request) -> 
     token_id = os.urandom(16)
     token = _HEAD.pack(token_id, valid_to, _ALGORITHMS.index(algorithm)) + private
     with kms.transaction() as conn:
-        lifecycle_repo.set_import_token(conn, rec.key_id, token_id.hex())
+        lifecycle_repo.set_import_token(conn, rec.key_id, rec.region, token_id.hex())
     return {
         "KeyId": rec.arn,
         "ImportToken": kms.keystore.seal_for("import-token", rec.arn, token),
@@ -87,7 +87,7 @@ def _open_token(kms: Kms, rec: KeyRecord, token: bytes) -> tuple[str, bytes]:
     except (symmetric.CryptoError, struct.error) as exc:
         raise invalid from exc
     with kms.engine.connect() as conn:
-        latest = lifecycle_repo.get_import_token(conn, rec.key_id)
+        latest = lifecycle_repo.get_import_token(conn, rec.key_id, rec.region)
     if latest != token_id.hex() or index >= len(_ALGORITHMS):
         raise invalid
     if valid_to <= kms.clock.now():
