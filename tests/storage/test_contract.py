@@ -7,16 +7,17 @@ and talks to the repositories exactly as the service does: one connection per tr
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Connection, Table, delete, func, insert, inspect, select
+from sqlalchemy import Connection, Table, delete, func, insert, inspect, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.domain.states import KeyState
-from strongroom.storage import identity_repo, kms_repo, lifecycle_repo, lifecycle_schema
+from strongroom.storage import grant_repo, identity_repo, kms_repo, lifecycle_repo, lifecycle_schema
 from strongroom.storage.migrations import MIGRATIONS, apply_migrations, current_version
 from strongroom.storage.schema import (
     access_keys,
     aliases,
+    grants,
     key_materials,
     keys,
     metadata,
@@ -465,3 +466,34 @@ def test_import_tokens_are_per_region_and_migration_9_carries_them_over(
     with backend.engine.connect() as conn:
         assert lifecycle_repo.get_import_token(conn, "k-2", west) == "d" * 32
         assert lifecycle_repo.get_import_token(conn, "k-1", REGION) is None
+
+
+def _grant(grant_id: str, key_id: str, region: str) -> grant_repo.GrantRow:
+    return grant_repo.GrantRow(
+        grant_id, key_id, None, "arn:aws:iam::111122223333:user/u", None, ACCOUNT,
+        ("Encrypt",), None, T0, region,
+    )  # fmt: skip
+
+
+def test_grants_are_per_region_and_migration_10_fills_in_regions(backend: Backend) -> None:
+    west = "eu-west-1"
+    add_key(backend, "k-1", multi_region=True)
+    add_key(backend, "k-2", region=west)
+    with backend.engine.begin() as conn:
+        grant_repo.insert_grant(conn, _grant("g-east", "k-1", REGION))
+        grant_repo.insert_grant(conn, _grant("g-west", "k-1", west))
+    with backend.engine.connect() as conn:
+        assert [g.grant_id for g in grant_repo.list_grants(conn, "k-1", west)] == ["g-west"]
+        assert grant_repo.count_grants(conn, "k-1", REGION) == 1
+    with backend.engine.begin() as conn:  # the replica in eu-west-1 goes, with its grants
+        grant_repo.delete_region_grants(conn, "k-1", west)
+    with backend.engine.connect() as conn:
+        assert grant_repo.list_grants(conn, "k-1", west) == []
+        assert [g.grant_id for g in grant_repo.list_grants(conn, "k-1", REGION)] == ["g-east"]
+    # a grant from before migration 10 (no region) gets its key's region
+    with backend.engine.begin() as conn:
+        grant_repo.insert_grant(conn, _grant("g-old", "k-2", west))
+        conn.execute(update(grants).where(grants.c.grant_id == "g-old").values(region=None))
+        grant_repo.migrate_regions(conn)
+    with backend.engine.connect() as conn:
+        assert [g.grant_id for g in grant_repo.list_grants(conn, "k-2", west)] == ["g-old"]

@@ -108,7 +108,7 @@ class KmsAccessControl:
     ) -> None:
         tokens = request.get("GrantTokens")
         if tokens:
-            self._check_tokens(tokens)
+            self._check_tokens(tokens, ctx.region)
         verdict = self.policy_verdict(ctx, action, key, request, encryption_context, alias)
         if verdict.allowed:
             return
@@ -159,7 +159,7 @@ class KmsAccessControl:
     ) -> grant_repo.GrantRow | None:
         """A grant on ``key`` that lets the caller perform ``operation``, if any."""
         principal = ctx.principal
-        for grant in self._kms.grants(key.key_id):
+        for grant in self._kms.grants(key.key_id, key.region):
             if (
                 operation in grant.operations
                 and grantee_matches(principal.arn, principal.identity_arn, grant.grantee_principal)
@@ -169,10 +169,10 @@ class KmsAccessControl:
                 return grant
         return None
 
-    def _check_tokens(self, tokens: Iterable[str]) -> None:
+    def _check_tokens(self, tokens: Iterable[str], region: str) -> None:
         for token in tokens:
-            grant_id = decode_grant_token(token)
-            if self._kms.grant(grant_id) is None:
+            grant = self._kms.grant(decode_grant_token(token))
+            if grant is None or grant.region != region:
                 raise AwsError("InvalidGrantTokenException", "The grant token is not valid.")
 
     def _context(

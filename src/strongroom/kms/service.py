@@ -103,7 +103,7 @@ class Kms:
         self._keys: dict[str, KeyRecord | None] = {}
         self._materials: dict[tuple[str, int], bytes] = {}
         self._aliases: dict[tuple[str, str, str], str | None] = {}
-        self._grants: dict[str, tuple[grant_repo.GrantRow, ...]] = {}
+        self._grants: dict[tuple[str, str], tuple[grant_repo.GrantRow, ...]] = {}
         self._stores: dict[str, cks_repo.StoreRow | None] = {}
 
     # -- transactions and caches -------------------------------------------------------------
@@ -201,13 +201,13 @@ class Kms:
             return rec
         return rec.replace(state=KeyState.UNAVAILABLE)
 
-    def grants(self, key_id: str) -> tuple[grant_repo.GrantRow, ...]:
-        """Every grant on a key (cached)."""
-        found = self._grants.get(key_id)
+    def grants(self, key_id: str, region: str) -> tuple[grant_repo.GrantRow, ...]:
+        """Every grant on a key in a region (cached)."""
+        found = self._grants.get((key_id, region))
         if found is None:
             with self.engine.connect() as conn:
-                found = tuple(grant_repo.list_grants(conn, key_id, limit=100_000))
-            self._grants[key_id] = found
+                found = tuple(grant_repo.list_grants(conn, key_id, region, limit=100_000))
+            self._grants[key_id, region] = found
         return found
 
     def grant(self, grant_id: str) -> grant_repo.GrantRow | None:

@@ -6,18 +6,20 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select
+from sqlalchemy import Connection, and_, delete, func, insert, inspect, select, text, update
 
-from strongroom.storage.schema import grants
+from strongroom.storage.schema import grants, keys
 
 __all__ = [
     "GrantRow",
     "count_grants",
     "delete_grant",
+    "delete_region_grants",
     "get_grant",
     "insert_grant",
     "list_grants",
     "list_retirable",
+    "migrate_regions",
 ]
 
 
@@ -32,6 +34,8 @@ class GrantRow:
     operations: tuple[str, ...]
     constraints: dict[str, dict[str, str]] | None
     created: float
+    #: the region of the key (replica) the grant is on
+    region: str
 
 
 def _grant(row: Any) -> GrantRow:
@@ -45,6 +49,7 @@ def _grant(row: Any) -> GrantRow:
         tuple(json.loads(row.operations)),
         json.loads(row.constraints) if row.constraints else None,
         row.created,
+        row.region or "",
     )
 
 
@@ -60,6 +65,7 @@ def insert_grant(conn: Connection, row: GrantRow) -> None:
             operations=json.dumps(list(row.operations)),
             constraints=json.dumps(row.constraints, sort_keys=True) if row.constraints else None,
             created=row.created,
+            region=row.region,
         )
     )
 
@@ -72,14 +78,15 @@ def get_grant(conn: Connection, grant_id: str) -> GrantRow | None:
 def list_grants(
     conn: Connection,
     key_id: str,
+    region: str,
     *,
     grant_id: str | None = None,
     grantee: str | None = None,
     after: str | None = None,
     limit: int = 1000,
 ) -> list[GrantRow]:
-    """Grants of a key in grant-id order, optionally filtered."""
-    cond = grants.c.key_id == key_id
+    """Grants of a key in a region in grant-id order, optionally filtered."""
+    cond = and_(grants.c.key_id == key_id, grants.c.region == region)
     if grant_id is not None:
         cond = and_(cond, grants.c.grant_id == grant_id)
     if grantee is not None:
@@ -91,21 +98,32 @@ def list_grants(
 
 
 def list_retirable(
-    conn: Connection, retiring_principal: str, after: str | None, limit: int
+    conn: Connection, retiring_principal: str, region: str, after: str | None, limit: int
 ) -> list[GrantRow]:
-    cond = grants.c.retiring_principal == retiring_principal
+    cond = and_(grants.c.retiring_principal == retiring_principal, grants.c.region == region)
     if after is not None:
         cond = and_(cond, grants.c.grant_id > after)
     rows = conn.execute(select(grants).where(cond).order_by(grants.c.grant_id).limit(limit)).all()
     return [_grant(r) for r in rows]
 
 
-def count_grants(conn: Connection, key_id: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).select_from(grants).where(grants.c.key_id == key_id)
-        ).scalar_one()
-    )
+def count_grants(conn: Connection, key_id: str, region: str) -> int:
+    where = and_(grants.c.key_id == key_id, grants.c.region == region)
+    return int(conn.execute(select(func.count()).select_from(grants).where(where)).scalar_one())
+
+
+def delete_region_grants(conn: Connection, key_id: str, region: str) -> None:
+    """Remove the grants of one region of a key (that region's key is deleted)."""
+    conn.execute(delete(grants).where(and_(grants.c.key_id == key_id, grants.c.region == region)))
+
+
+def migrate_regions(conn: Connection) -> None:
+    """Migration 10: give ``kms_grants`` its region column (a new database has it already)
+    and set it, in rows from before, to the region of the grant's key."""
+    if "region" not in {c["name"] for c in inspect(conn).get_columns("kms_grants")}:
+        conn.execute(text("ALTER TABLE kms_grants ADD COLUMN region VARCHAR(32)"))
+    region_of_key = select(keys.c.region).where(keys.c.key_id == grants.c.key_id).scalar_subquery()
+    conn.execute(update(grants).where(grants.c.region.is_(None)).values(region=region_of_key))
 
 
 def delete_grant(conn: Connection, grant_id: str) -> int:

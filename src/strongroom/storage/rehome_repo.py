@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from strongroom.kms.domain.keys import KeyRecord
+from strongroom.storage.grant_repo import delete_region_grants
 from strongroom.storage.lifecycle_schema import replica_tags
 from strongroom.storage.schema import aliases, key_materials, keys, replicas, tags
 
@@ -32,8 +33,10 @@ def rewrap(conn: Connection, key_id: str, version: int, wrapped: bytes) -> None:
 
 def become_home(conn: Connection, old_region: str, new: KeyRecord) -> None:
     """Make ``new`` (a replica's record) the key's home row: its fields into ``kms_keys``, its
-    tags into ``kms_tags``; its replica row goes, and so do the old region's aliases."""
+    tags into ``kms_tags``; its replica row goes, and so do the old region's aliases and
+    grants."""
     key_id = new.key_id
+    delete_region_grants(conn, key_id, old_region)
     conn.execute(
         update(keys)
         .where(keys.c.key_id == key_id)

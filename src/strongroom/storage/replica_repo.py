@@ -15,6 +15,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.domain.states import KeyState
 from strongroom.storage import kms_repo
+from strongroom.storage.grant_repo import delete_region_grants
 from strongroom.storage.lifecycle_schema import replica_tags
 from strongroom.storage.schema import keys, multi_region, replicas
 
@@ -97,9 +98,10 @@ def update_replica(conn: Connection, rec: KeyRecord) -> None:
 
 
 def delete_replica(conn: Connection, key_id: str, region: str) -> None:
-    """Remove a replica's row and its own tags."""
+    """Remove a replica's row, its own tags and its own grants."""
     _where = and_(replica_tags.c.key_id == key_id, replica_tags.c.region == region)
     conn.execute(delete(replica_tags).where(_where))
+    delete_region_grants(conn, key_id, region)
     conn.execute(
         delete(replicas).where(and_(replicas.c.key_id == key_id, replicas.c.region == region))
     )

@@ -180,6 +180,9 @@ grants = Table(
     Column("operations", Text, nullable=False),
     Column("constraints", Text, nullable=True),
     Column("created", Float, nullable=False),
+    #: the region of the key the grant is on: each region of a multi-Region key has its own
+    #: grants (migration 10; NULL only in rows from before it, which it fills in)
+    Column("region", String(32), nullable=True),
 )
 
 # -- migration 3: rotation, imported material, multi-Region replicas (issue 4) ---------------

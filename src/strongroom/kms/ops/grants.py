@@ -95,7 +95,7 @@ def _through_grant(kms: Kms, ctx: RequestContext, rec: KeyRecord, req: c.Request
     if access is None or access.policy_verdict(ctx, "kms:CreateGrant", rec, req).allowed:
         return
     me = ctx.principal
-    for parent in kms.grants(rec.key_id):
+    for parent in kms.grants(rec.key_id, rec.region):
         if (
             "CreateGrant" in parent.operations
             and grantee_matches(me.arn, me.identity_arn, parent.grantee_principal)
@@ -128,14 +128,18 @@ def create_grant(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         operations=tuple(dict.fromkeys(req["Operations"])),
         constraints=constraints,
         created=round(kms.clock.now(), 3),
+        region=rec.region,
     )
     with kms.transaction() as conn:
         kms.locked(conn, rec, "CreateGrant")
         if row.name is not None:
-            for old in grant_repo.list_grants(conn, rec.key_id, grantee=row.grantee_principal):
+            mine = grant_repo.list_grants(
+                conn, rec.key_id, rec.region, grantee=row.grantee_principal
+            )
+            for old in mine:
                 if _same_request(old, row):
                     return _token(old.grant_id)
-        if grant_repo.count_grants(conn, rec.key_id) >= MAX_GRANTS_PER_KEY:
+        if grant_repo.count_grants(conn, rec.key_id, rec.region) >= MAX_GRANTS_PER_KEY:
             raise AwsError(
                 "LimitExceededException", f"A key can have at most {MAX_GRANTS_PER_KEY} grants"
             )
@@ -194,7 +198,7 @@ def list_grants(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     after = c.decode_marker("grants", req.get("Marker"))
     with kms.engine.connect() as conn:
         rows = grant_repo.list_grants(
-            conn, rec.key_id, grant_id=grant_id, grantee=req.get("GranteePrincipal"),
+            conn, rec.key_id, rec.region, grant_id=grant_id, grantee=req.get("GranteePrincipal"),
             after=after, limit=limit + 1,
         )  # fmt: skip
     return _page(rows, limit, {rec.key_id: rec.arn})
@@ -206,10 +210,12 @@ def list_retirable_grants(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Re
     limit = c.page_limit(req, 50, 100)
     after = c.decode_marker("grants", req.get("Marker"))
     with kms.engine.connect() as conn:
-        rows = grant_repo.list_retirable(conn, req["RetiringPrincipal"], after, limit + 1)
+        rows = grant_repo.list_retirable(
+            conn, req["RetiringPrincipal"], ctx.region, after, limit + 1
+        )
     arns: dict[str, str] = {}
     for g in rows:
-        key = kms.load_key(g.key_id)
+        key = kms.load_key(g.key_id, ctx.region)
         arns[g.key_id] = key.arn if key is not None else g.key_id
     return _page(rows, limit, arns)
 
@@ -233,11 +239,11 @@ def retire_grant(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     else:
         raise AwsError("ValidationException", "Specify a GrantToken, or a KeyId and a GrantId.")
     grant = kms.grant(grant_id)
-    if grant is None:
+    if grant is None or grant.region != ctx.region:  # another region's grant is not here
         if "GrantToken" in req:
             raise AwsError("InvalidGrantTokenException", "The grant token is not valid.")
         raise AwsError("NotFoundException", f"Grant ID {grant_id} not found")
-    rec = kms.load_key(grant.key_id)
+    rec = kms.load_key(grant.key_id, ctx.region)
     if rec is None or ("KeyId" in req and kms.resolve_id_only(ctx, req["KeyId"]) != rec.key_id):
         raise AwsError("NotFoundException", f"Grant ID {grant_id} not found")
     if not _may_retire(kms, ctx, rec, grant):
@@ -259,7 +265,7 @@ def revoke_grant(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     c.check_dry_run(req)
     with kms.transaction() as conn:
         found = grant_repo.get_grant(conn, grant_id)
-        if found is None or found.key_id != rec.key_id:
+        if found is None or found.key_id != rec.key_id or found.region != rec.region:
             raise AwsError("NotFoundException", f"Grant ID {grant_id} not found")
         grant_repo.delete_grant(conn, grant_id)
     return {}
