@@ -1,11 +1,14 @@
 """The trail writer process: one per ``serve``, the only appender of its trail.
 
 Every process that answers calls (the single ``serve`` process, or each of ``--workers N``)
-renders its calls' events and sends them here over a local socket; this process chains, signs
-and commits whatever has arrived from all of them as one batch (one transaction, one fsync, one
-signed digest), then acknowledges each frame. Keeping the writer out of the request processes
-takes the commit work, and its contention for their interpreter lock, off their event loops,
-and one appender for all workers makes batches larger than several appenders taking turns.
+renders its calls' events and sends them here over a local socket; this process numbers and
+chains whatever has arrived from all of them as one batch and makes it durable — with SQLite in
+its journal (one write, one fsync; :mod:`strongroom.audit.journal`, ingested into the trail's
+tables in larger batches by :mod:`strongroom.audit.ingest`), with PostgreSQL as one transaction
+with one signed digest — then acknowledges each frame. Keeping the writer out of the request
+processes takes the commit work, and its contention for their interpreter lock, off their event
+loops, and one appender for all workers makes batches larger than several appenders taking
+turns.
 
 Wire format, both directions on a ``SOCK_STREAM`` Unix socket (an abstract name, so the path
 length of the data directory does not matter and nothing is left on disk): a client sends
