@@ -12,6 +12,7 @@ uses (the server sees the changes at once); roles go through the CLI itself.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import re
@@ -153,9 +154,9 @@ def identity(*statements: dict[str, Any]) -> dict[str, Any]:
     return {"Version": "2012-10-17", "Statement": list(statements)}
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    base = tmp_path_factory.mktemp("access")
+@contextlib.contextmanager
+def access_env(base: Path) -> Iterator[Env]:
+    """A server with a movable clock under ``base``, and its :class:`Env`."""
     offset = base / "clock-offset"
     offset.write_text("0")
     with running_server(base / "data", "--clock-offset-file", str(offset)) as server:
@@ -164,6 +165,12 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
             yield environment
         finally:
             environment.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with access_env(tmp_path_factory.mktemp("access")) as environment:
+        yield environment
 
 
 def fails(call: Callable[[], Any]) -> tuple[str, str]:

@@ -9,23 +9,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import running_server
-from tests.kms.test_access_e2e import Env, User, denied, fails
+from tests.kms.test_access_e2e import Env, User, access_env, denied, fails
 
 WEST = "eu-west-1"
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
-    base = tmp_path_factory.mktemp("grant-regions")
-    offset = base / "clock-offset"
-    offset.write_text("0")
-    with running_server(base / "data", "--clock-offset-file", str(offset)) as server:
-        environment = Env(server, offset)
-        try:
-            yield environment
-        finally:
-            environment.engine.dispose()
+    with access_env(tmp_path_factory.mktemp("grant-regions")) as environment:
+        yield environment
 
 
 def _in(env: Env, user: User, region: str) -> Any:

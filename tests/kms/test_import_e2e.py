@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from botocore.exceptions import ClientError
 from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import Server, error_code, running_server
+from tests.conftest import Server, error_code
 
 DAY = 86_400
 
@@ -116,15 +115,6 @@ def test_import_errors(kms: Any, key_id: str) -> None:
             ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
         )  # fmt: skip
     assert error_code(exc) == "IncorrectKeyMaterialException"
-
-
-@pytest.fixture
-def clocked(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
-    offset = tmp_path / "clock-offset"
-    offset.write_text("0")
-    args = ("--scheduler-interval", "0.2", "--clock-offset-file", str(offset))
-    with running_server(tmp_path / "data", *args) as srv:
-        yield srv, offset
 
 
 def test_expiry_returns_key_to_pending_import(clocked: tuple[Server, Path]) -> None:

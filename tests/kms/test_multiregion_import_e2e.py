@@ -6,27 +6,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server, error_code, running_server
+from tests.conftest import Server, error_code
 from tests.kms.test_import_e2e import _import, _wrap
 
 WEST = "eu-west-1"
 DAY = 86_400
-
-
-@pytest.fixture
-def clocked(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
-    offset = tmp_path / "clock-offset"
-    offset.write_text("0")
-    args = ("--scheduler-interval", "0.2", "--clock-offset-file", str(offset))
-    with running_server(tmp_path / "data", *args) as srv:
-        yield srv, offset
 
 
 def _state(client: Any, key: str) -> str:

@@ -5,26 +5,16 @@ aliases, and every old ciphertext still decrypts. Through boto3, with a moved cl
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import Server, error_code, running_server
+from tests.conftest import Server, error_code
 
 DAY = 86_400
 WEST = "eu-west-1"
-
-
-@pytest.fixture
-def clocked(tmp_path: Path) -> Iterator[tuple[Server, Path]]:
-    offset = tmp_path / "clock-offset"
-    offset.write_text("0")
-    args = ("--scheduler-interval", "0.2", "--clock-offset-file", str(offset))
-    with running_server(tmp_path / "data", *args) as srv:
-        yield srv, offset
 
 
 def _state(client: Any, key: str) -> str:

@@ -9,6 +9,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.storage.grant_repo import delete_region_grants
 from strongroom.storage.lifecycle_schema import replica_tags
+from strongroom.storage.replica_repo import regional_fields
 from strongroom.storage.schema import aliases, key_materials, keys, replicas, tags
 
 __all__ = ["become_home", "material_versions", "rewrap"]
@@ -40,15 +41,7 @@ def become_home(conn: Connection, old_region: str, new: KeyRecord) -> None:
     conn.execute(
         update(keys)
         .where(keys.c.key_id == key_id)
-        .values(
-            region=new.region,
-            state=new.state.value,
-            description=new.description,
-            policy=new.policy,
-            created=new.created,
-            deletion_date=new.deletion_date,
-            pending_window_days=new.pending_window_days,
-        )
+        .values(region=new.region, **regional_fields(new))
     )
     own = conn.execute(
         select(replica_tags.c.tag_key, replica_tags.c.tag_value).where(

@@ -29,6 +29,7 @@ __all__ = [
     "pending_replica_deletions",
     "primary_region",
     "put_replica_tags",
+    "regional_fields",
     "replica_regions",
     "set_primary_region",
     "tag",
@@ -67,18 +68,22 @@ def replica_regions(conn: Connection, key_id: str) -> list[str]:
     )
 
 
+def regional_fields(rec: KeyRecord) -> dict[str, Any]:
+    """What each region of a multi-Region key has of its own (a replica row's columns, and the
+    home row's same-named ones)."""
+    return {
+        "state": rec.state.value,
+        "description": rec.description,
+        "policy": rec.policy,
+        "created": rec.created,
+        "deletion_date": rec.deletion_date,
+        "pending_window_days": rec.pending_window_days,
+    }
+
+
 def insert_replica(conn: Connection, rec: KeyRecord) -> None:
     conn.execute(
-        insert(replicas).values(
-            key_id=rec.key_id,
-            region=rec.region,
-            state=rec.state.value,
-            description=rec.description,
-            policy=rec.policy,
-            created=rec.created,
-            deletion_date=rec.deletion_date,
-            pending_window_days=rec.pending_window_days,
-        )
+        insert(replicas).values(key_id=rec.key_id, region=rec.region, **regional_fields(rec))
     )
 
 
@@ -87,13 +92,7 @@ def update_replica(conn: Connection, rec: KeyRecord) -> None:
     conn.execute(
         update(replicas)
         .where(and_(replicas.c.key_id == rec.key_id, replicas.c.region == rec.region))
-        .values(
-            state=rec.state.value,
-            description=rec.description,
-            policy=rec.policy,
-            deletion_date=rec.deletion_date,
-            pending_window_days=rec.pending_window_days,
-        )
+        .values(**regional_fields(rec))
     )
 
 
