@@ -6,15 +6,17 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from strongroom.audit.events import Columns
 from strongroom.audit.ingest import Ingester
-from strongroom.audit.journal import Journal, catch_up
+from strongroom.audit.journal import SPARE_BYTES, Journal, catch_up
 from strongroom.audit.store import (
     ChainBroken,
     NewEntry,
@@ -167,3 +169,61 @@ def test_answered_calls_survive_a_killed_writer_and_readers_see_them(tmp_path: P
     journal.append(chain_entries(999, "0" * 64, _entries(1)))
     proc = audit_cli(data, "verify")
     assert proc.returncode == 1 and "does not continue" in proc.stderr, proc.stderr
+
+
+def test_segments_are_recycled_and_what_a_file_held_before_is_never_read(
+    tmp_path: Path,
+) -> None:
+    store, journal = _store(tmp_path), Journal(tmp_path)
+    first = chain_entries(*store.head(), _entries(3))
+    journal.append(first[:2])
+    journal.append(first[2:])
+    journal.rotate()
+    old = journal.segments()[0]
+    old_bytes = old.read_bytes()
+    assert old_bytes[:4] == b"SRJ2"
+    assert catch_up(store, tmp_path) == 3
+    journal.recycle(old)
+    spare = tmp_path / "audit.journal.spare"
+    assert not old.exists() and spare.stat().st_size == SPARE_BYTES
+    inode = spare.stat().st_ino
+    # the next segment is the spare, written over in place: only its own frame is read
+    second = chain_entries(first[-1].seq, first[-1].hash, _entries(1, 3))
+    journal.append(second)
+    assert journal.current.stat().st_ino == inode and not spare.exists()
+    assert journal.current.stat().st_size == SPARE_BYTES
+    assert [e.seq for e in journal.read()] == [4]
+    # frames written under another segment number fail their CRC, even whole and in place
+    (tmp_path / "audit.journal.9").write_bytes(struct.pack(">4sQ", b"SRJ2", 9) + old_bytes[12:])
+    assert [e.seq for e in journal.read()] == [4]
+    # and a file whose header names another segment is nothing
+    (tmp_path / "audit.journal.9").write_bytes(old_bytes)
+    assert [e.seq for e in journal.read()] == [4]
+    (tmp_path / "audit.journal.9").unlink()
+    assert catch_up(store, tmp_path) == 4
+    # a second finished segment, while there is a spare already, is deleted
+    journal.rotate()
+    journal.append(chain_entries(*store.head(), _entries(1, 4)))
+    journal.rotate()
+    assert catch_up(store, tmp_path) == 5
+    journal.recycle(journal.segments()[0])
+    journal.recycle(journal.segments()[0])
+    assert journal.segments() == [] and spare.exists()
+    assert {p.name for p in tmp_path.glob("audit.journal.*")} == {"audit.journal.spare"}
+
+
+def test_segments_of_the_first_format_are_read(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    chained = chain_entries(*store.head(), _entries(2))
+    payload = msgspec.msgpack.encode(
+        [
+            (e.seq, e.kind, e.body, e.hash, (f"id-{e.seq}", 1.0e9, "Encrypt",
+             "kms.amazonaws.com", True, "", "", "", ""))
+            for e in chained
+        ]
+    )  # fmt: skip
+    legacy = struct.pack(">I", len(payload)) + payload
+    (tmp_path / "audit.journal.4").write_bytes(legacy + legacy[:7])  # and a torn tail
+    assert [e.seq for e in Journal(tmp_path).read()] == [1, 2]
+    assert catch_up(store, tmp_path) == 2
+    assert Journal(tmp_path).current.name == "audit.journal.5"

@@ -58,9 +58,13 @@ def _iso_second(second: int) -> str:
 
 
 def new_event_id() -> str:
-    """A random (version 4) UUID, as CloudTrail's eventID; ``uuid.uuid4`` costs 4x more."""
-    h = os.urandom(16).hex()
-    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+    """A time-ordered (version 7, RFC 9562) UUID as the eventID: 48 bits of Unix milliseconds,
+    then 74 random bits. CloudTrail's eventIDs are opaque UUIDs; time-ordered ones land at the
+    right edge of the trail's ``event_id`` index instead of on a random page of it, which
+    keeps each ingestion's index writes to a few pages (``uuid.uuid4`` costs 4x more, too)."""
+    t = f"{time.time_ns() // 1_000_000:012x}"
+    h = os.urandom(10).hex()
+    return f"{t[:8]}-{t[8:]}-7{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[8:]}"
 
 
 _VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}

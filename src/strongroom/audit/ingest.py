@@ -5,7 +5,7 @@ tells the :class:`Ingester`, which ingests once :data:`INGEST_ENTRIES` entries o
 :data:`INGEST_SECONDS` have gathered: it starts a new journal segment and ingests the entries
 of the finished ones on a thread of its own, so that the writer goes on answering its clients
 meanwhile (an ingestion of a few hundred entries takes milliseconds, a stall every worker would
-wait out), and deletes those segments once they are in the tables. One ingestion runs at a
+wait out), and recycles those segments once they are in the tables. One ingestion runs at a
 time. What an earlier writer left is ingested before the writer serves, and everything is
 ingested when it stops.
 
@@ -126,7 +126,7 @@ class Ingester:
     def _ingest(
         self, source: Callable[[], list[ChainedEntry]], segments: list[Path], ours: bool
     ) -> bool:
-        """Ingest ``source()`` and delete ``segments`` once all of it is in the tables."""
+        """Ingest ``source()`` and recycle ``segments`` once all of it is in the tables."""
         read_up_to = [0]
 
         def read() -> list[ChainedEntry]:
@@ -135,13 +135,11 @@ class Ingester:
                 read_up_to[0] = entries[-1].seq
             return entries
 
-        def drop(last: int) -> None:
+        try:
+            last = self._store.ingest(read, chained_by_us=ours)
             if last >= read_up_to[0]:
                 for path in segments:
-                    path.unlink(missing_ok=True)
-
-        try:
-            self._store.ingest(read, drop, chained_by_us=ours)
+                    self.journal.recycle(path)
         except Exception:
             log.exception("ingesting the audit journal into the trail failed")
             return False

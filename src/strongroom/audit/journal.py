@@ -1,19 +1,30 @@
 """The trail writer's journal: where a call's entry is durable before its response leaves.
 
 With the trail in SQLite, the writer process (:mod:`strongroom.audit.writer`) numbers and
-chains each batch of entries itself and makes it durable by appending it to this file
-(``<data-dir>/audit.journal.<n>``): one ``write`` and one ``fdatasync`` per batch, instead of a
-SQLite transaction with its B-tree and index pages. The entries reach the trail's tables
+chains each batch of entries itself and makes it durable by writing it to this file
+(``<data-dir>/audit.journal.<n>``): one ``pwrite`` and one ``fdatasync`` per batch, instead of
+a SQLite transaction with its B-tree and index pages. The entries reach the trail's tables
 (``audit_events``, one signed digest per ingestion) in larger batches, by
 :meth:`~strongroom.audit.store.TrailStore.ingest`: the writer ingests once a few hundred
 entries or a quarter of a second have gathered, when it stops and when it starts (after a
 crash); readers (LookupEvents, ``strongroom audit``) ingest what is there before they read,
 so they never miss an answered call. Ingestion is idempotent (entries at or below the head are
-skipped) and checks that the entries continue the hash chain. Once every entry in the file is
-in the tables, the writer deletes the file (see :class:`Journal` for the segments).
+skipped) and checks that the entries continue the hash chain.
 
-Format: frames ``u32 length (big-endian) || msgpack [[seq, kind, body, hash, [columns...]],
-...]``, one per batch. A frame cut short by a crash was never acknowledged and is ignored.
+Segments are recycled. Once every entry of a finished segment is in the tables, the writer's
+ingestion thread turns the file into ``audit.journal.spare`` (zero-filled up to
+:data:`SPARE_BYTES`, synced), and the next segment begins as that file, written over in
+place. An ``fdatasync`` that neither grows the file nor allocates blocks flushes the data only,
+without a commit of the file system's own journal: on ext4 it takes about half the CPU and
+half the time of one after an append.
+
+Format: a header ``b"SRJ2" || u64 segment number`` (big-endian), then one frame per batch,
+``u32 length || u32 CRC-32 of (segment number || payload) || payload``, the payload msgpack
+``[[seq, kind, body, hash, [columns...]], ...]``. Reading stops at the first frame that is cut
+short, empty or fails its CRC: a frame a crash cut short was never acknowledged, and whatever
+a recycled file held before was written under another segment number, so it never passes.
+Segments of the first format (frames ``u32 length || payload``, no header), which a writer of
+an earlier version may have left behind, are read as well.
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+import threading
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,25 +43,38 @@ import msgspec
 from strongroom.audit.events import Columns
 from strongroom.audit.store import ChainedEntry, TrailStore
 
-__all__ = ["Journal", "catch_up"]
+__all__ = ["SPARE_BYTES", "Journal", "catch_up"]
 
+#: the size a recycled segment is zero-filled to: a quarter second of a busy writer, and more
+SPARE_BYTES = 4 << 20
 _PREFIX = "audit.journal."
-_LEN = struct.Struct(">I")
+_SPARE = _PREFIX + "spare"
+_FILLING = _PREFIX + "filling"
+_MAGIC = b"SRJ2"
+_HEADER = struct.Struct(">4sQ")
+_FRAME = struct.Struct(">II")
+_NUMBER = struct.Struct(">Q")
+_LEGACY = struct.Struct(">I")
+_ZEROS = bytes(256 << 10)
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[tuple[int, str, bytes, str, tuple[Any, ...]]])
 
 
 class Journal:
-    """One data directory's journal: numbered segment files ``audit.journal.<n>``, appended to
-    one at a time; :meth:`rotate` starts the next, so that a finished segment can be ingested
-    while batches go on to the new one, and then be deleted. A new :class:`Journal` never
-    appends to a segment an earlier writer left (its tail may be cut short)."""
+    """One data directory's journal: numbered segment files ``audit.journal.<n>``, written one
+    at a time; :meth:`rotate` starts the next, so that a finished segment can be ingested while
+    batches go on to the new one, and then be recycled (:meth:`recycle`). A new
+    :class:`Journal` never writes to a segment an earlier writer left (its tail may be cut
+    short). :meth:`append` and :meth:`rotate` belong to one thread, :meth:`recycle` may run on
+    another."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         existing = self.segments()
         self._number = _number(existing[-1]) + 1 if existing else 1
         self._fd: int | None = None
+        self._offset = 0
+        self._spare_lock = threading.Lock()
 
     def segments(self) -> list[Path]:
         """The segment files there are, oldest first."""
@@ -61,8 +87,8 @@ class Journal:
 
     def append(self, entries: Sequence[ChainedEntry]) -> None:
         """Write one frame to the current segment and wait until it is on disk. On failure
-        the segment is cut back to where it was (or the error is raised again, and the caller
-        must not go on appending)."""
+        the frame is voided (or the error is raised again, and the caller must not go on
+        appending)."""
         payload = _encoder.encode(
             [
                 (e.seq, e.kind, e.body, e.hash,
@@ -72,19 +98,59 @@ class Journal:
                 for c in (e.columns,)
             ]
         )  # fmt: skip
+        salt = _NUMBER.pack(self._number)
+        frame = _FRAME.pack(len(payload), zlib.crc32(payload, zlib.crc32(salt))) + payload
         if self._fd is None:
-            flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC
-            self._fd = os.open(self.current, flags, 0o600)
-        fd = self._fd
-        size = os.lseek(fd, 0, os.SEEK_END)
+            self._fd = self._open()
+            self._offset = 0
+        at = self._offset
+        if at == 0:
+            frame = _HEADER.pack(_MAGIC, self._number) + frame
         try:
-            written = os.write(fd, _LEN.pack(len(payload)) + payload)
-            if written != _LEN.size + len(payload):
+            if os.pwrite(self._fd, frame, at) != len(frame):
                 raise OSError("short write to the audit journal")
-            os.fdatasync(fd)
+            os.fdatasync(self._fd)
         except OSError:
-            os.ftruncate(fd, size)
+            with contextlib.suppress(OSError):
+                os.pwrite(self._fd, bytes(_HEADER.size if at == 0 else _FRAME.size), at)
             raise
+        self._offset = at + len(frame)
+
+    def _open(self) -> int:
+        """The current segment's file: the spare if there is one (its new name made durable
+        before anything is written to it), else a new file."""
+        with self._spare_lock:
+            try:
+                os.rename(self.data_dir / _SPARE, self.current)
+            except FileNotFoundError:
+                recycled = False
+            else:
+                recycled = True
+        fd = os.open(self.current, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        if recycled:
+            try:
+                _sync_directory(self.data_dir)
+            except OSError:
+                os.close(fd)
+                raise
+        return fd
+
+    def recycle(self, segment: Path) -> None:
+        """``segment`` is in the trail's tables: make it the spare (zero-filled up to
+        :data:`SPARE_BYTES` and synced first), or delete it if there is a spare already."""
+        filling = self.data_dir / _FILLING
+        try:
+            os.rename(segment, filling)
+        except FileNotFoundError:
+            return
+        try:
+            if not (self.data_dir / _SPARE).exists():
+                _fill(filling, SPARE_BYTES)
+                with self._spare_lock:
+                    if not (self.data_dir / _SPARE).exists():
+                        os.rename(filling, self.data_dir / _SPARE)
+        finally:
+            filling.unlink(missing_ok=True)
 
     def rotate(self) -> None:
         """Go on in a new segment; every earlier one is finished."""
@@ -109,28 +175,76 @@ def _number(path: Path) -> int:
     return int(path.name[len(_PREFIX) :])
 
 
+def _fill(path: Path, size: int) -> None:
+    """Zero-fill ``path`` up to ``size`` bytes (what it holds stays) and sync it."""
+    fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    try:
+        at = os.fstat(fd).st_size
+        while at < size:
+            at += os.pwrite(fd, _ZEROS[: size - at], at)
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _read_segment(path: Path) -> list[ChainedEntry]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        return []  # ingested and deleted meanwhile
+        return []  # ingested and recycled meanwhile
+    if data[:4] != _MAGIC:
+        return _read_legacy(data)
+    if len(data) < _HEADER.size or _HEADER.unpack_from(data)[1] != _number(path):
+        return []  # recycled meanwhile, or nothing written to it yet
+    salt = zlib.crc32(data[4 : _HEADER.size])
+    entries: list[ChainedEntry] = []
+    at = _HEADER.size
+    while at + _FRAME.size <= len(data):
+        size, crc = _FRAME.unpack_from(data, at)
+        end = at + _FRAME.size + size
+        if size == 0 or end > len(data):
+            break  # the end, or a frame a crash cut short: never acknowledged
+        payload = data[at + _FRAME.size : end]
+        if zlib.crc32(payload, salt) != crc:
+            break
+        try:
+            entries += _entries(payload)
+        except msgspec.DecodeError:
+            break
+        at = end
+    return entries
+
+
+def _read_legacy(data: bytes) -> list[ChainedEntry]:
+    """The frames of a segment in the first format (``u32 length || payload``)."""
     entries: list[ChainedEntry] = []
     at = 0
-    while at + _LEN.size <= len(data):
-        (size,) = _LEN.unpack_from(data, at)
-        end = at + _LEN.size + size
+    while at + _LEGACY.size <= len(data):
+        (size,) = _LEGACY.unpack_from(data, at)
+        end = at + _LEGACY.size + size
         if end > len(data):
             break  # cut short by a crash: never acknowledged
         try:
-            frame = _decoder.decode(data[at + _LEN.size : end])
+            entries += _entries(data[at + _LEGACY.size : end])
         except msgspec.DecodeError:
             break
-        entries += [
-            ChainedEntry(seq, kind, body, Columns(*columns), chain)
-            for seq, kind, body, chain, columns in frame
-        ]
         at = end
     return entries
+
+
+def _entries(payload: bytes) -> list[ChainedEntry]:
+    return [
+        ChainedEntry(seq, kind, body, Columns(*columns), chain)
+        for seq, kind, body, chain, columns in _decoder.decode(payload)
+    ]
 
 
 def catch_up(store: TrailStore, data_dir: Path) -> int:

@@ -204,7 +204,6 @@ class TrailStore:
     def ingest(
         self,
         read: Callable[[], Sequence[ChainedEntry]],
-        then: Callable[[int], None] | None = None,
         *,
         chained_by_us: bool = False,
     ) -> int:
@@ -213,8 +212,7 @@ class TrailStore:
         the head's seq. ``read`` runs inside the transaction and the lock: entries at or
         below the head are skipped (someone ingested them already), the rest must continue the
         chain from the head, else :class:`ChainBroken` (``chained_by_us``: the caller chained
-        them itself, so only the first link is checked). ``then(head seq)`` runs after the
-        commit, still under the lock. SQLite only."""
+        them itself, so only the first link is checked). SQLite only."""
         assert self._signer is not None, "a read-only TrailStore cannot ingest"
 
         def run(raw: sqlite3.Connection) -> int:
@@ -231,7 +229,7 @@ class TrailStore:
                 raise ChainBroken(fresh[0].seq)
             return self._insert(raw, head, fresh) if fresh else int(head[0])
 
-        return self._sqlite_transaction(run, then)
+        return self._sqlite_transaction(run)
 
     def head(self) -> tuple[int, str]:
         """The chain head: the last entry's seq and hash."""
@@ -239,11 +237,7 @@ class TrailStore:
             row = conn.execute(select(audit_head.c.seq, audit_head.c.hash)).one()
         return int(row.seq), str(row.hash)
 
-    def _sqlite_transaction(
-        self,
-        work: Callable[[sqlite3.Connection], int],
-        then: Callable[[int], None] | None = None,
-    ) -> int:
+    def _sqlite_transaction(self, work: Callable[[sqlite3.Connection], int]) -> int:
         try:
             raw = self._raw_connection()
             assert self._lock is not None
@@ -257,8 +251,6 @@ class TrailStore:
                     with contextlib.suppress(sqlite3.Error):
                         raw.execute("ROLLBACK")
                     raise
-                if then is not None:
-                    then(last)
                 return last
             finally:
                 fcntl.flock(self._lock, fcntl.LOCK_UN)
