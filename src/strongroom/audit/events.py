@@ -93,7 +93,9 @@ def _claimed(call: AuditedCall) -> tuple[str, str, str]:
     return akid, region, service
 
 
+@functools.lru_cache(maxsize=1024)
 def _user_identity(principal: Principal | None, akid: str) -> dict[str, Any]:
+    """The ``userIdentity`` element (shared between events: never changed after this)."""
     if principal is None:
         return {
             "type": "Unknown",

@@ -120,6 +120,7 @@ class Writer:
 
     def run(self) -> None:
         ingester = self._ingester
+        parent_checked = 0.0
         try:
             while not self.stopping:
                 timeout = 0.5 if ingester is None else ingester.timeout()
@@ -131,9 +132,12 @@ class Writer:
                 self._commit_pending()
                 if ingester is not None:
                     ingester.tick()
-                if os.getppid() != self._parent:
-                    log.warning("serve is gone; the trail writer stops")
-                    return
+                now = time.monotonic()
+                if now >= parent_checked + 0.5:
+                    parent_checked = now
+                    if os.getppid() != self._parent:
+                        log.warning("serve is gone; the trail writer stops")
+                        return
         finally:
             if ingester is not None:
                 ingester.finish()
@@ -156,8 +160,7 @@ class Writer:
     def _accept(self) -> None:
         with contextlib.suppress(BlockingIOError):
             sock, _ = self._listener.accept()
-            sock.setblocking(True)
-            sock.settimeout(10)  # acknowledgements are tiny; a client that never reads is dropped
+            sock.setblocking(False)  # read when the selector says so: no poll() before each
             self._peers[sock.fileno()] = _Peer(sock)
             self._selector.register(sock, selectors.EVENT_READ)
 
@@ -165,6 +168,8 @@ class Writer:
         try:
             # into one reused buffer: recv(n) would map n bytes fresh on every call
             size = peer.sock.recv_into(self._inbox)
+        except BlockingIOError:
+            return  # woken for nothing
         except OSError:
             size = 0
         if not size:
@@ -204,7 +209,7 @@ class Writer:
         for peer in ready:
             count, peer.frames = len(peer.frames), []
             try:
-                peer.sock.sendall(ack * count)
+                _send(peer.sock, ack * count)
             except OSError:
                 self._drop(peer)
 
@@ -213,6 +218,21 @@ class Writer:
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(peer.sock)
         peer.sock.close()
+
+
+def _send(sock: socket.socket, data: bytes) -> None:
+    """Send on a non-blocking socket; should its buffer be full (acknowledgements are tiny,
+    so only a client that stopped reading fills it), wait up to 10 s, then give up on it."""
+    try:
+        sent = sock.send(data)
+    except BlockingIOError:
+        sent = 0
+    if sent < len(data):
+        sock.settimeout(10)
+        try:
+            sock.sendall(data[sent:])
+        finally:
+            sock.setblocking(False)
 
 
 def listen(name: str) -> socket.socket:
