@@ -20,11 +20,12 @@ half the time of one after an append.
 
 Format: a header ``b"SRJ2" || u64 segment number`` (big-endian), then one frame per batch,
 ``u32 length || u32 CRC-32 of (segment number || payload) || payload``, the payload msgpack
-``[[seq, kind, body, hash, [columns...]], ...]``. Reading stops at the first frame that is cut
+``[[seq, kind, body, [columns...], hash], ...]``. Reading stops at the first frame that is cut
 short, empty or fails its CRC: a frame a crash cut short was never acknowledged, and whatever
 a recycled file held before was written under another segment number, so it never passes.
-Segments of the first format (frames ``u32 length || payload``, no header), which a writer of
-an earlier version may have left behind, are read as well.
+Segments of the first format (frames ``u32 length || payload``, no header, the payload
+``[[seq, kind, body, hash, [columns...]], ...]``), which a writer of an earlier version may
+have left behind, are read as well.
 """
 
 from __future__ import annotations
@@ -57,7 +58,8 @@ _NUMBER = struct.Struct(">Q")
 _LEGACY = struct.Struct(">I")
 _ZEROS = bytes(256 << 10)
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(list[tuple[int, str, bytes, str, tuple[Any, ...]]])
+_decoder = msgspec.msgpack.Decoder(list[ChainedEntry])
+_legacy_decoder = msgspec.msgpack.Decoder(list[tuple[int, str, bytes, str, tuple[Any, ...]]])
 
 
 class Journal:
@@ -89,15 +91,7 @@ class Journal:
         """Write one frame to the current segment and wait until it is on disk. On failure
         the frame is voided (or the error is raised again, and the caller must not go on
         appending)."""
-        payload = _encoder.encode(
-            [
-                (e.seq, e.kind, e.body, e.hash,
-                 (c.event_id, c.event_time, c.event_name, c.event_source, c.read_only,
-                  c.username, c.access_key_id, c.resource_type, c.resource_name))
-                for e in entries
-                for c in (e.columns,)
-            ]
-        )  # fmt: skip
+        payload = _encoder.encode(entries)  # named tuples: [seq, kind, body, [columns], hash]
         salt = _NUMBER.pack(self._number)
         frame = _FRAME.pack(len(payload), zlib.crc32(payload, zlib.crc32(salt))) + payload
         if self._fd is None:
@@ -216,7 +210,7 @@ def _read_segment(path: Path) -> list[ChainedEntry]:
         if zlib.crc32(payload, salt) != crc:
             break
         try:
-            entries += _entries(payload)
+            entries += _decoder.decode(payload)
         except msgspec.DecodeError:
             break
         at = end
@@ -233,18 +227,15 @@ def _read_legacy(data: bytes) -> list[ChainedEntry]:
         if end > len(data):
             break  # cut short by a crash: never acknowledged
         try:
-            entries += _entries(data[at + _LEGACY.size : end])
+            frame = _legacy_decoder.decode(data[at + _LEGACY.size : end])
         except msgspec.DecodeError:
             break
+        entries += [
+            ChainedEntry(seq, kind, body, Columns(*columns), chain)
+            for seq, kind, body, chain, columns in frame
+        ]
         at = end
     return entries
-
-
-def _entries(payload: bytes) -> list[ChainedEntry]:
-    return [
-        ChainedEntry(seq, kind, body, Columns(*columns), chain)
-        for seq, kind, body, chain, columns in _decoder.decode(payload)
-    ]
 
 
 def catch_up(store: TrailStore, data_dir: Path) -> int:

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, NamedTuple, Protocol
 
 from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
@@ -63,15 +63,13 @@ def open_trail_engine(data_dir: Path, database_url: str | None) -> Engine:
     return engine
 
 
-@dataclass(frozen=True, slots=True)
-class NewEntry:
+class NewEntry(NamedTuple):
     kind: str  # "event", "intent"
     body: bytes
     columns: Columns
 
 
-@dataclass(frozen=True, slots=True)
-class ChainedEntry:
+class ChainedEntry(NamedTuple):
     """An entry with its place in the chain: its seq and its hash."""
 
     seq: int
@@ -318,13 +316,8 @@ class TrailStore:
         """Insert chained entries following ``head`` (its row), their digest, move the head."""
         assert self._signer is not None
         sql = self._sql
-        rows = [
-            (e.seq, e.kind, c.event_id, c.event_time, c.event_name, c.event_source, c.read_only,
-             c.username, c.access_key_id, c.resource_type, c.resource_name,
-             e.body.decode("utf-8"), e.hash)
-            for e in chained
-            for c in (e.columns,)
-        ]  # fmt: skip
+        # Columns' fields, in order, are the columns between kind and body
+        rows = [(e.seq, e.kind, *e.columns, e.body.decode("utf-8"), e.hash) for e in chained]
         conn.executemany(sql["event"], rows)
         first, last = chained[0], chained[-1]
         digest_seq = int(head[2]) + 1

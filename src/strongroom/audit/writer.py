@@ -34,12 +34,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import msgspec
 from sqlalchemy.exc import SQLAlchemyError
 
-from strongroom.audit.events import Columns
 from strongroom.audit.ingest import INGEST_SECONDS, Ingester
 from strongroom.audit.journal import Journal
 from strongroom.audit.store import (
@@ -61,26 +59,17 @@ ACK_OK, ACK_FAILED = b"\x01", b"\x00"
 INGEST_ENV = "STRONGROOM_TRAIL_INGEST_SECONDS"
 _LEN = struct.Struct(">I")
 _encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(list[tuple[str, bytes, tuple[Any, ...]]])
+_decoder = msgspec.msgpack.Decoder(list[NewEntry])
 
 
 def encode_frame(entries: list[NewEntry]) -> bytes:
-    payload = _encoder.encode(
-        [
-            (e.kind, e.body, (c.event_id, c.event_time, c.event_name, c.event_source,
-                              c.read_only, c.username, c.access_key_id, c.resource_type,
-                              c.resource_name))
-            for e in entries
-            for c in (e.columns,)
-        ]
-    )  # fmt: skip
+    payload = _encoder.encode(entries)  # named tuples: [kind, body, [columns...]] each
     return _LEN.pack(len(payload)) + payload
 
 
 def decode_frame(payload: bytes) -> list[NewEntry]:
-    return [
-        NewEntry(kind, body, Columns(*columns)) for kind, body, columns in _decoder.decode(payload)
-    ]
+    """The entries of a frame, checked against their types as msgspec decodes them."""
+    return _decoder.decode(payload)
 
 
 @dataclass
