@@ -17,7 +17,10 @@ from __future__ import annotations
 import logging
 import os
 import struct
+from collections.abc import Callable
+from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from strongroom.crypto import kms_asymmetric, kms_import, symmetric
@@ -184,22 +187,20 @@ def expire_due_imports(kms: Kms) -> list[str]:
     with kms.engine.connect() as conn:
         due = lifecycle_repo.due_expiries(conn, now)
         replicas = replica_import_repo.due(conn, now)
+    # (expire(conn, key id, region or version, now), key id, region or version, label)
+    work: list[tuple[Callable[[Connection, str, Any, float], bool], str, object, str]] = [
+        (_replica_import.expire, key_id, region, f"{key_id}@{region}")
+        for key_id, region in replicas
+    ]
+    work += [(_imported.expire, key_id, version, f"{key_id}:{version}") for key_id, version in due]
     expired = []
-    for key_id, region in replicas:
+    for expire, key_id, which, label in work:
         try:
             with kms.transaction() as conn:
-                if _replica_import.expire(conn, key_id, region, now):
-                    expired.append(f"{key_id}@{region}")
+                if expire(conn, key_id, which, now):
+                    expired.append(label)
         except SQLAlchemyError:
-            log.exception("expiring the material of %s in %s failed; retrying later", key_id,
-                          region)  # fmt: skip
-    for key_id, version in due:
-        try:
-            with kms.transaction() as conn:
-                if _imported.expire(conn, key_id, version, now):
-                    expired.append(f"{key_id}:{version}")
-        except SQLAlchemyError:
-            log.exception("expiring the material of key %s failed; the next pass retries", key_id)
+            log.exception("expiring the imported material %s failed; the next pass retries", label)
     return expired
 
 
