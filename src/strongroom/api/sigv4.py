@@ -366,6 +366,7 @@ class Verifier:
         self._services = services
         self._expected_service = sorted(services)[0]
         self._max_skew = max_skew_seconds
+        self._skew_minutes = f"{max_skew_seconds / 60:g}"  # for the skew error messages
         self._signing_key = functools.lru_cache(maxsize=max(cache_size, 0))(_derive_signing_key)
 
     def verify(
@@ -452,9 +453,7 @@ class Verifier:
         return access_key_id, date, region, service
 
     def _check_time(self, claim: _Claim, now: float) -> None:
-        if -self._max_skew <= now - claim.epoch <= self._max_skew and claim.expires is None:
-            return  # the common case: a header-signed request within the window
-        minutes = f"{self._max_skew / 60:g}"
+        minutes = self._skew_minutes
         if claim.epoch - now > self._max_skew:
             raise _invalid(
                 f"Signature not yet current: {claim.timestamp} is still later than "
