@@ -241,7 +241,9 @@ class App:
             )
         try:
             decoded = _decoder.decode(raw) if raw else {}
-        except msgspec.DecodeError as exc:
+        # invalid UTF-8 inside a string, and nesting deeper than the interpreter's recursion
+        # limit, surface as these rather than as msgspec's own error
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise AwsError(
                 "SerializationException",
                 "Start of structure or map found where not expected, or the body is not valid JSON",

@@ -147,7 +147,7 @@ def serve(
         "host": host,
         "port": port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": "strongroom.api.http_protocol:BoundedHttpToolsProtocol",
         "lifespan": "on",
         "access_log": False,
         "log_level": "warning",

@@ -110,8 +110,24 @@ def _through_grant(kms: Kms, ctx: RequestContext, rec: KeyRecord, req: c.Request
     )
 
 
+def _check_principals(req: c.Request) -> None:
+    """A grantee principal is given; service principals (newer in the API) are not served."""
+    for name in ("GranteeServicePrincipal", "RetiringServicePrincipal"):
+        if name in req:
+            raise AwsError(
+                "ValidationException",
+                f"{name} is not supported here: no AWS service principals call this endpoint",
+            )
+    if "GranteePrincipal" not in req:
+        raise AwsError(
+            "ValidationException",
+            "You must specify either GranteePrincipal or GranteeServicePrincipal",
+        )
+
+
 def create_grant(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """CreateGrant."""
+    _check_principals(req)
     rec = kms.resolve(ctx, req["KeyId"], "CreateGrant", allow_alias=False, request=req)
     constraints = req.get("Constraints") or None
     _check_constraints(constraints)
@@ -206,6 +222,17 @@ def list_grants(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
 
 def list_retirable_grants(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """ListRetirableGrants: grants whose RetiringPrincipal is the given one."""
+    if "RetiringServicePrincipal" in req:
+        raise AwsError(
+            "ValidationException",
+            "RetiringServicePrincipal is only usable by callers in a service principal; "
+            "no AWS service principals call this endpoint",
+        )
+    if "RetiringPrincipal" not in req:
+        raise AwsError(
+            "ValidationException",
+            "You must specify either RetiringPrincipal or RetiringServicePrincipal",
+        )
     kms.authorize(ctx, None, "ListRetirableGrants", request=req)
     limit = c.page_limit(req, 50, 100)
     after = c.decode_marker("grants", req.get("Marker"))
