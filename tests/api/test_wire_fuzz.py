@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.conftest import ACCOUNT, Server, running_server
+from tests.conftest import ACCOUNT, STRONGROOM, Server, running_server
 from tests.signing import post, sign
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
@@ -142,3 +143,23 @@ def test_a_seeded_fuzz_run_finds_nothing(fresh: Server) -> None:
     assert set(report.categories) >= {"kms", "cloudtrail", "cloudhsmv2", "raw", "header", "sts"}
     assert report.statuses[200] > 50
     assert fuzz_wire.log_problems(fresh.log()) == []
+    # the trail took every one of those calls, odd characters and all, and still verifies
+    verify = strongroom_cli(fresh, "audit", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    exported = strongroom_cli(fresh, "audit", "export", "--since", "2000-01-01T00:00:00Z")
+    assert exported.returncode == 0, exported.stderr
+    events = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert len(events) >= report.cases
+    trail = fresh.client("cloudtrail")
+    page = trail.lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "ListKeys"}],
+        MaxResults=50,
+    )
+    assert page["Events"]
+
+
+def strongroom_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [STRONGROOM, *args, "--data-dir", str(server.data_dir)],
+        check=False, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
