@@ -3,6 +3,7 @@
 AWS-shaped 4xx error, never a 5xx, a dropped connection, a traceback or a dead server.
 
     .venv/bin/python scripts/fuzz_wire.py [--seconds 60] [--cases 20000] [--seed N] [--workers N]
+        [--database-url postgresql://127.0.0.1:5432/DB]
 
 Starts its own ``serve`` on a free 127.0.0.1 port in a temporary data dir (stopped by PID at
 the end), creates real keys of every kind, a grant, an alias and ciphertexts, then sends signed
@@ -337,13 +338,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def serve(log: Path, workers: int = 1) -> Iterator[Endpoint]:
+def serve(log: Path, workers: int = 1, database_url: str = "") -> Iterator[Endpoint]:
     """A fresh ``strongroom serve`` in a temporary data dir, stopped by its PID."""
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="strongroom-fuzz-") as tmp:
         data = Path(tmp) / "data"
         argv = [str(Path(sys.executable).parent / "strongroom"), "serve", "--port", str(port),
                 "--data-dir", str(data), "--workers", str(workers)]  # fmt: skip
+        argv += ["--database-url", database_url] if database_url else []
         with log.open("wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
@@ -386,10 +388,13 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
     parser.add_argument("--log", type=Path, help="keep serve's log here")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers N")
+    parser.add_argument(
+        "--database-url", default="", help="serve --database-url URL (a fresh database)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="strongroom-fuzz-log-") as tmp:
         log = args.log or Path(tmp) / "serve.log"
-        with serve(log, args.workers) as endpoint:
+        with serve(log, args.workers, args.database_url) as endpoint:
             report = fuzz(endpoint, "111122223333", args.seed, args.cases, args.seconds)
         problems = log_problems(log.read_text(errors="replace"))
         print(f"seed {args.seed}")

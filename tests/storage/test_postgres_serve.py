@@ -6,6 +6,8 @@ import signal
 from pathlib import Path
 
 import psycopg
+import pytest
+from botocore.exceptions import ClientError
 
 from tests.conftest import running_server
 from tests.storage.conftest import PgServer
@@ -51,3 +53,30 @@ def test_serve_on_postgresql_keeps_keys_across_a_restart(
         assert kms.list_resource_tags(KeyId=key_id)["Tags"] == [{"TagKey": "db", "TagValue": "pg"}]
         again = kms.encrypt(KeyId=key_id, Plaintext=b"after restart")["CiphertextBlob"]
         assert kms.decrypt(CiphertextBlob=again)["Plaintext"] == b"after restart"
+
+
+def test_nul_characters_are_refused_as_invalid_input_on_postgresql(
+    pg_server: PgServer, tmp_path: Path
+) -> None:
+    """PostgreSQL's text cannot hold U+0000: a request carrying one is a ValidationException
+    (it was a 500), nothing of it is stored, and the service goes on."""
+    url = pg_server.create_database()
+    with running_server(tmp_path / "data", "--database-url", url) as server:
+        kms = server.client()
+        key_id = kms.create_key(Description="ok")["KeyMetadata"]["KeyId"]
+        calls = [
+            lambda: kms.create_key(Description="a\x00b"),
+            lambda: kms.update_key_description(KeyId=key_id, Description="a\x00b"),
+            lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "k\x00", "TagValue": "v"}]),
+            lambda: kms.untag_resource(KeyId=key_id, TagKeys=["k\x00"]),
+            lambda: kms.disconnect_custom_key_store(CustomKeyStoreId="cks-\x00"),
+        ]
+        for call in calls:
+            with pytest.raises(ClientError) as err:
+                call()
+            assert err.value.response["Error"]["Code"] == "ValidationException"
+            assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert [k["KeyId"] for k in kms.list_keys()["Keys"]] == [key_id]
+        assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Description"] == "ok"
+        assert kms.list_resource_tags(KeyId=key_id)["Tags"] == []
+        assert "Traceback" not in server.log()

@@ -14,7 +14,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
+
+from strongroom.errors import AwsError
 
 __all__ = [
     "SQLITE_PRAGMAS",
@@ -43,10 +45,25 @@ def open_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     if backend in ("postgresql", "postgres"):
-        return create_engine(
+        engine = create_engine(
             parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=4
         )
+        event.listen(engine, "handle_error", _nul_is_bad_input, retval=True)
+        return engine
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
+
+
+def _nul_is_bad_input(context: ExceptionContext) -> BaseException | None:
+    """PostgreSQL's text cannot hold U+0000, which the APIs' strings may carry (a description,
+    a tag, an identifier to look up): refuse such a request as invalid input rather than fail
+    as an internal error. SQLite stores the character like any other."""
+    if "cannot contain NUL" in str(context.original_exception):
+        return AwsError(
+            "ValidationException",
+            "1 validation error detected: a string value contains the NUL character (U+0000), "
+            "which this service's PostgreSQL store cannot hold",
+        )
+    return None
 
 
 #: Every SQLite connection of Strongroom: WAL, a commit is durable once it returns (fsync),
