@@ -46,6 +46,7 @@ __all__ = ["CallResult", "Node", "NodeConfig"]
 log = logging.getLogger("strongroom.hsm.node")
 T = TypeVar("T")
 CallResult = tuple[int, str, Any]
+MAX_DETAIL = 256  # characters of an audit record's detail (which may quote a request)
 Handle = AesGcmKey | PrivateKey | PublicKey
 
 
@@ -62,6 +63,17 @@ class NodeConfig:
 
 def _new_hsm_id() -> str:
     return "hsm-" + base64.b32encode(os.urandom(10)).decode().lower()[:11]
+
+
+def _decode_args(spec: OpSpec, raw: msgspec.Raw) -> Any:
+    """The typed arguments; msgspec reports a string that is not UTF-8 as UnicodeDecodeError, not
+    as a validation error, so it is turned into INVALID_REQUEST here."""
+    try:
+        return spec.decoder.decode(raw)
+    except UnicodeDecodeError:
+        raise HsmError(
+            ErrorCode.INVALID_REQUEST, "invalid arguments: a string is not UTF-8"
+        ) from None
 
 
 class Node:
@@ -242,6 +254,7 @@ class Node:
         role: Role | None = None,
     ) -> None:
         """Append an audit record (written before the call's response is sent)."""
+        detail = detail[:MAX_DETAIL]
         who = session.username if session else user
         kind = (session.role if session else role or Role.UNAUTHENTICATED).audit_type
         rec = AuditRecord(
@@ -280,7 +293,7 @@ class Node:
             if spec is None:
                 raise HsmError(ErrorCode.UNKNOWN_OPERATION, "unknown operation")
             ctx = self._context(req.token)
-            args = spec.decoder.decode(req.args)
+            args = _decode_args(spec, req.args)
             check(ctx.role, spec.permission_for(ctx, args))
             if spec.async_handler is not None:
                 return self._call_async(spec, ctx, args)

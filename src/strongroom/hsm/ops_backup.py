@@ -29,6 +29,7 @@ from strongroom.crypto.cluster_join import (
 from strongroom.crypto.x509 import CertificateError, validate_cluster_certificate
 from strongroom.hsm.errors import ErrorCode, HsmError
 from strongroom.hsm.messages import Empty, JoinImportArgs
+from strongroom.hsm.ops_cluster import MALFORMED_CERTIFICATE
 from strongroom.hsm.ops_join import ClusterState, cluster_state, install_state
 from strongroom.hsm.registry import Ctx, OpSpec, Registry
 from strongroom.hsm.roles import Permission
@@ -98,12 +99,15 @@ def backup_restore(node: Node, ctx: Ctx, args: JoinImportArgs) -> dict[str, int]
     if args.trust_anchor.strip() != args.expected_trust_anchor.strip():
         raise HsmError(ErrorCode.CERTIFICATE_INVALID, "the backup is of another cluster")
     env = JoinEnvelope(args.sender, args.nonce, args.sealed, args.signature)
+    backup_private = _backup_private(node)  # its failures are the node's, not the certificate's
     try:
-        plain = open_join(_backup_private(node), env, args.certificate)
+        plain = open_join(backup_private, env, args.certificate)
         state = msgspec.msgpack.decode(plain, type=ClusterState)
         validate_cluster_certificate(args.certificate, args.trust_anchor, state.identity_key)
     except (JoinRejected, CertificateError, msgspec.DecodeError) as exc:
         raise HsmError(ErrorCode.CERTIFICATE_INVALID, str(exc)) from None
+    except Exception:  # what the parser raises on parts it reads lazily (issuer, key, extensions)
+        raise HsmError(ErrorCode.CERTIFICATE_INVALID, MALFORMED_CERTIFICATE) from None
     return install_state(node, ctx, state, args.certificate, args.trust_anchor)
 
 

@@ -109,7 +109,10 @@ def generate_symmetric(node: Node, ctx: Ctx, args: GenerateSymmetricArgs) -> dic
 
 def _make_pair(args: GeneratePairArgs) -> KeyPair:
     if args.key_type == "rsa":
-        return generate_rsa(args.modulus_bits, args.public_exponent)
+        try:
+            return generate_rsa(args.modulus_bits, args.public_exponent)
+        except ValueError:  # an exponent the wrapper lets through but the library refuses
+            raise HsmError(ErrorCode.INVALID_REQUEST, "RSA public exponent must be 65537") from None
     if args.key_type == "ec":
         return generate_ec(args.curve)
     raise HsmError(ErrorCode.INVALID_REQUEST, "key type must be rsa or ec")

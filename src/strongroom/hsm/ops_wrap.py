@@ -31,6 +31,14 @@ if TYPE_CHECKING:
 __all__ = ["WRAP_MECHANISMS", "register"]
 
 WRAP_MECHANISMS = ("aes-key-wrap-pad", "aes-gcm", "rsa-oaep")
+_UNWRAP_KINDS = frozenset(
+    {
+        ("secret-key", "aes"),
+        ("secret-key", "generic-secret"),
+        ("private-key", "rsa"),
+        ("private-key", "ec"),
+    }
+)  # what _imported can make of unwrapped bytes
 _KEY_LOG = "MGMT_KEY_DETAILS_LOG (1)"
 
 
@@ -119,6 +127,8 @@ def unwrap(node: Node, ctx: Ctx, args: UnwrapArgs) -> dict[str, Any]:
     ctx.keys.append(args.unwrapping_ref)
     unwrapping = node.keys.usable(args.unwrapping_ref, ctx.username)
     _need(unwrapping, "unwrap")
+    if (args.key_class, args.key_type) not in _UNWRAP_KINDS:  # before its attributes are built
+        raise HsmError(ErrorCode.INVALID_REQUEST, "unsupported key class and type for unwrap")
     requested: dict[str, str | bool] = dict(args.attributes)
     if args.label:
         requested["label"] = args.label

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import signal
 import ssl
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any, cast
 
@@ -25,6 +26,7 @@ from strongroom.metrics.hsm_node_metrics import start_metrics_listener
 __all__ = ["NodeServer", "make_server_context"]
 
 log = logging.getLogger("strongroom.hsm.server")
+MAX_QUEUED = 1 << 20  # answers (bytes) a connection may have waiting before requests wait too
 
 
 def make_server_context(node: Node) -> ssl.SSLContext:
@@ -47,6 +49,10 @@ class _Connection(asyncio.Protocol):
         self._decoder = server.request_decoder
         self.transport: asyncio.Transport | None = None
         self.outbox: list[bytes] = []
+        self.queued = 0  # bytes in outbox
+        self._backlog: deque[bytes] = deque()  # received requests not yet handled
+        self._write_blocked = False  # the transport's write buffer is over its high-water mark
+        self._reading_paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -55,6 +61,14 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._server.connections.discard(self)
         self.transport = None
+        self._backlog.clear()
+
+    def pause_writing(self) -> None:
+        self._write_blocked = True
+
+    def resume_writing(self) -> None:
+        self._write_blocked = False
+        self.process()
 
     def data_received(self, data: bytes) -> None:
         self._server.octets_in += len(data)
@@ -63,10 +77,24 @@ class _Connection(asyncio.Protocol):
         except FrameTooLarge:
             self._abort()
             return
-        for payload in payloads:
+        self._backlog.extend(payloads)
+        self.process()
+
+    def process(self) -> None:
+        """Handle received requests while this connection's unsent answers stay small; past
+        that, stop reading until the peer has taken them (a client that never reads must not
+        make the node buffer answers without bound)."""
+        while self._backlog and self.transport is not None:
+            if self._write_blocked or self.queued > MAX_QUEUED:
+                if not self._reading_paused:
+                    self._reading_paused = True
+                    self.transport.pause_reading()
+                return
+            payload = self._backlog.popleft()
             try:
                 req = self._decoder.decode(payload)
-            except msgspec.MsgspecError:
+            except (msgspec.MsgspecError, ValueError, RecursionError):
+                # not a request (incl. strings that are not UTF-8, nesting too deep to decode)
                 self._abort()
                 return
             outcome = self._server.node.call(req)
@@ -74,6 +102,9 @@ class _Connection(asyncio.Protocol):
                 self._server.respond(self, req.id, outcome)
             else:
                 self._server.spawn(self, req.id, outcome)
+        if self._reading_paused and self.transport is not None:
+            self._reading_paused = False
+            self.transport.resume_reading()
 
     def _abort(self) -> None:
         if self.transport is not None:
@@ -101,7 +132,9 @@ class NodeServer:
     def respond(self, conn: _Connection, req_id: int, outcome: CallResult) -> None:
         """Queue a response; it is sent after the audit log is flushed."""
         code, message, result = outcome
-        conn.outbox.append(frame(self._encoder.encode(ResponseOut(req_id, code, message, result))))
+        answer = frame(self._encoder.encode(ResponseOut(req_id, code, message, result)))
+        conn.outbox.append(answer)
+        conn.queued += len(answer)
         self._dirty.add(conn)
         if not self._flush_scheduled:
             self._flush_scheduled = True
@@ -127,15 +160,19 @@ class NodeServer:
                 conn._abort()
             self._stopped.set()
             return
-        for conn in self._dirty:
+        dirty, self._dirty = self._dirty, set()
+        for conn in dirty:
             if conn.transport is not None and conn.outbox:
                 payload = b"".join(conn.outbox)
                 self.octets_out += len(payload)
                 conn.transport.write(payload)
             conn.outbox.clear()
-        self._dirty.clear()
+            conn.queued = 0
         if self.node.zeroize_requested:
             self._stopped.set()
+            return
+        for conn in dirty:
+            conn.process()  # requests held back while these answers were queued
 
     async def _sweep(self) -> None:
         period = max(0.2, min(5.0, self.node.config.session_timeout / 4))
