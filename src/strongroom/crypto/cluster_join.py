@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -122,7 +122,7 @@ def open_join(offer_private: bytes, envelope: JoinEnvelope, cluster_cert_pem: st
         shared = mine.exchange(X25519PublicKey.from_public_bytes(envelope.sender_public))
         key = _key(shared, envelope.sender_public, receiver)
         return AESGCM(key).decrypt(envelope.nonce, envelope.sealed, envelope.sender_public)
-    except (InvalidSignature, InvalidTag, ValueError):
+    except (InvalidSignature, InvalidTag, ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
         raise JoinRejected("the join envelope failed verification") from None
 
 

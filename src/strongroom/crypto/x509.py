@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
@@ -126,7 +126,16 @@ def validate_cluster_certificate(cert_pem: str, anchor_pem: str, node_key_der: b
 
     The trust anchor must be a self-signed CA (Basic Constraints present, CA true); the cluster
     certificate must be signed directly by it, be valid now, and carry this node's public key.
+    Every failure, including of the parts the parser reads lazily (issuer, key, extensions), is
+    a :class:`CertificateError`.
     """
+    try:
+        _validate_cluster_certificate(cert_pem, anchor_pem, node_key_der)
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
+        raise CertificateError("the certificate is malformed or of an unsupported kind") from None
+
+
+def _validate_cluster_certificate(cert_pem: str, anchor_pem: str, node_key_der: bytes) -> None:
     if len(cert_pem) > 5000 or len(anchor_pem) > 5000:
         raise CertificateError("certificates are limited to 5000 characters")
     anchor = _load_cert(anchor_pem, "trust anchor")

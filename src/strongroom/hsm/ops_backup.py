@@ -29,7 +29,6 @@ from strongroom.crypto.cluster_join import (
 from strongroom.crypto.x509 import CertificateError, validate_cluster_certificate
 from strongroom.hsm.errors import ErrorCode, HsmError
 from strongroom.hsm.messages import Empty, JoinImportArgs
-from strongroom.hsm.ops_cluster import MALFORMED_CERTIFICATE
 from strongroom.hsm.ops_join import ClusterState, cluster_state, install_state
 from strongroom.hsm.registry import Ctx, OpSpec, Registry
 from strongroom.hsm.roles import Permission
@@ -106,8 +105,6 @@ def backup_restore(node: Node, ctx: Ctx, args: JoinImportArgs) -> dict[str, int]
         validate_cluster_certificate(args.certificate, args.trust_anchor, state.identity_key)
     except (JoinRejected, CertificateError, msgspec.DecodeError) as exc:
         raise HsmError(ErrorCode.CERTIFICATE_INVALID, str(exc)) from None
-    except Exception:  # what the parser raises on parts it reads lazily (issuer, key, extensions)
-        raise HsmError(ErrorCode.CERTIFICATE_INVALID, MALFORMED_CERTIFICATE) from None
     return install_state(node, ctx, state, args.certificate, args.trust_anchor)
 
 

@@ -30,9 +30,8 @@ from strongroom.hsm.users import UserRecord
 if TYPE_CHECKING:
     from strongroom.hsm.node import Node
 
-__all__ = ["MALFORMED_CERTIFICATE", "MaskedObjects", "register"]
+__all__ = ["MaskedObjects", "register"]
 
-MALFORMED_CERTIFICATE = "the certificate is malformed or of an unsupported kind"
 FIRMWARE = "strongroom-hsm 0.1"
 _MIN_LOG = "MINIMAL_LOG_ENTRY (0)"
 
@@ -82,8 +81,6 @@ def install_certificate(node: Node, ctx: Ctx, args: CertificateArgs) -> dict[str
         validate_cluster_certificate(args.certificate, args.trust_anchor, node.state.identity_key)
     except CertificateError as exc:
         raise HsmError(ErrorCode.CERTIFICATE_INVALID, str(exc)) from None
-    except Exception:  # what the parser raises on parts it reads lazily (issuer, key, extensions)
-        raise HsmError(ErrorCode.CERTIFICATE_INVALID, MALFORMED_CERTIFICATE) from None
     node.state.cluster_cert_pem = args.certificate
     node.state.trust_anchor_pem = args.trust_anchor
     node.persist()

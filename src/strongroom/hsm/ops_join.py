@@ -21,7 +21,6 @@ from strongroom.crypto.x509 import CertificateError, validate_cluster_certificat
 from strongroom.hsm.errors import ErrorCode, HsmError
 from strongroom.hsm.messages import Empty, JoinExportArgs, JoinImportArgs
 from strongroom.hsm.objects import KeyObject
-from strongroom.hsm.ops_cluster import MALFORMED_CERTIFICATE
 from strongroom.hsm.registry import Ctx, OpSpec, Registry
 from strongroom.hsm.roles import Permission
 from strongroom.hsm.users import APPLIANCE_USERNAME, UserRecord
@@ -95,8 +94,6 @@ def join_import(node: Node, ctx: Ctx, args: JoinImportArgs) -> dict[str, int]:
         validate_cluster_certificate(args.certificate, args.trust_anchor, state.identity_key)
     except (JoinRejected, CertificateError) as exc:
         raise HsmError(ErrorCode.CERTIFICATE_INVALID, str(exc)) from None
-    except Exception:  # what the parser raises on parts it reads lazily (issuer, key, extensions)
-        raise HsmError(ErrorCode.CERTIFICATE_INVALID, MALFORMED_CERTIFICATE) from None
     node.join_secret = None
     return install_state(node, ctx, state, args.certificate, args.trust_anchor)
 
