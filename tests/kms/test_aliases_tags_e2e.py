@@ -186,6 +186,7 @@ def test_list_aliases_pagination(kms: Any, key_id: str) -> None:
     assert [len(p["Aliases"]) for p in pages] == [2, 2, 1]
     listed = [a["AliasName"] for p in pages for a in p["Aliases"]]
     assert sorted(listed) == sorted(names)
+    kms.create_key()  # the listing below needs two keys, whichever tests ran before
     keys_marker = kms.list_keys(Limit=1)["NextMarker"]  # a marker of another listing
     for bad in ("zzz", "!!", "Z2FyYmFnZQ==", keys_marker):
         code, _ = fails(lambda m=bad: kms.list_aliases(Marker=m))
@@ -397,6 +398,8 @@ def test_list_resource_tags_pagination(kms: Any, key_id: str) -> None:
         marker = page["NextMarker"]
     assert [len(p["Tags"]) for p in pages] == [2, 2, 1]
     assert {t["TagKey"]: t["TagValue"] for p in pages for t in p["Tags"]} == expected
+    for _ in range(2):  # the listing below needs two aliases, whichever tests ran before
+        kms.create_alias(AliasName=unique_alias("marker"), TargetKeyId=key_id)
     aliases_marker = kms.list_aliases(Limit=1)["NextMarker"]  # a marker of another listing
     for bad in ("zzz", "!!", "Z2FyYmFnZQ==", aliases_marker):
         code, _ = fails(lambda m=bad: kms.list_resource_tags(KeyId=key_id, Marker=m))

@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol with a cap on the size of a request's head, and half-close.
+"""uvicorn's httptools protocol with a cap on the size of a request's head, half-close, and
+one send per response.
 
 httptools buffers a header line until it ends, however long it is, so without a cap one
 connection can make a worker hold any amount of memory (a 50 MB header line grew the process by
@@ -10,9 +11,17 @@ A client that closes its sending side after its request (``shutdown(SHUT_WR)``) 
 answer: uvicorn closed the connection at once on end-of-file, so the answer was lost and, with
 uvloop, writing it raised an error that was logged with a traceback. The connection now stays
 open for writing until the requests already received are answered.
+
+A response's head and body leave in one send (:class:`_OneSend`): uvicorn writes them separately,
+and on loopback each send costs the client a wake-up. Measured with ``bench/kms_bench.py``-style
+loads (Encrypt, ``--workers 2``, 4 interleaved rounds): +14 % requests/s, -15 % machine CPU per
+request.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any, cast
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -68,6 +77,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._refused = True
             raise _HeadTooLarge  # httptools stops parsing; uvicorn calls send_400_response
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle.transport is self.transport:
+            cycle.transport = cast("asyncio.Transport", _OneSend(self.transport))
 
     def send_400_response(self, msg: str) -> None:
         if self._refused:
@@ -95,11 +107,47 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         return None  # nothing to answer, or a request cut short: close now
 
     def on_response_complete(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and isinstance(cycle.transport, _OneSend):
+            cycle.transport.flush()  # a head without a body write (HEAD, a 304)
         super().on_response_complete()
         cycle = self.cycle
         done = not self.pipeline and (cycle is None or cycle.response_complete)
         if self._eof and done and not self.transport.is_closing():
             self.transport.close()
+
+
+class _OneSend:
+    """A request's view of the connection that sends its response head and body together.
+
+    uvicorn writes the status line and headers when the app starts its response and the body
+    when it sends it: two sends, two TCP segments, two wake-ups of the client. The head is held
+    here until the next write (the body), the transport's close, or the end of the response.
+    """
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head = b""
+
+    def write(self, data: bytes) -> None:
+        if not self._head and data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
+            self._head = data  # a final response's head (never an interim 100 Continue)
+            return
+        self.flush(data)
+
+    def flush(self, data: bytes = b"") -> None:
+        head, self._head = self._head, b""
+        if head or data:
+            self._transport.write(head + data if head else data)
+
+    def close(self) -> None:
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 def _size(headers: list[tuple[bytes, bytes]]) -> int:
