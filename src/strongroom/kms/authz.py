@@ -9,14 +9,19 @@ The request context (condition keys) is built here from the caller, the key and 
 principal's own keys come from the policy engine). Grants are consulted when no explicit Deny
 applies: a grant for the caller (or the caller's role) that lists the operation, with its
 encryption-context constraint met, allows it.
+
+The context is built only when a policy first looks at it (a condition, or a Resource with
+variables): most requests meet policies without conditions, such as the default key policy,
+and building it was 4.5 % of an Encrypt's instructions (callgrind).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from strongroom.errors import AwsError
@@ -35,6 +40,30 @@ __all__ = [
 ]
 
 _TOKEN_PREFIX = b"strongroom-grant-token/v1:"
+
+
+class _LazyContext(Mapping[str, tuple[str, ...]]):
+    """A request's condition keys, built by ``build`` when first read."""
+
+    __slots__ = ("_build", "_built")
+
+    def __init__(self, build: Callable[[], dict[str, tuple[str, ...]]]) -> None:
+        self._build = build
+        self._built: dict[str, tuple[str, ...]] | None = None
+
+    def _keys(self) -> dict[str, tuple[str, ...]]:
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    def __getitem__(self, name: str) -> tuple[str, ...]:
+        return self._keys()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys())
+
+    def __len__(self) -> int:
+        return len(self._keys())
 
 
 def encode_grant_token(grant_id: str, nonce: bytes) -> str:
@@ -137,7 +166,9 @@ class KmsAccessControl:
         policy_text: str | None = None,
     ) -> Verdict:
         """What the key policy (or ``policy_text``) and the caller's IAM policies decide."""
-        context = self._context(ctx, key, request, encryption_context, alias)
+        context = _LazyContext(
+            functools.partial(self._context, ctx, key, request, encryption_context, alias)
+        )
         facts = RequestFacts(
             action, key.arn if key is not None else "*", caller_of(ctx.principal), context
         )
