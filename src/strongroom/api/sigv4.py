@@ -188,7 +188,7 @@ def _canonical_query(pairs: list[tuple[bytes, bytes]], presigned: bool) -> str:
 
 
 def _canonical_uri(raw_path: str) -> str:
-    if not raw_path:
+    if not raw_path or raw_path == "/":  # every JSON-protocol request
         return "/"
     segments: list[str] = []
     for segment in raw_path.split("/"):
@@ -415,7 +415,7 @@ class Verifier:
             )
         )
         key = self._signing_key(secret, date, region, service)
-        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
         if not hmac.compare_digest(expected.encode(), claim.signature.encode()):
             raise _invalid()
         if check_body and not hmac.compare_digest(payload_hash, hashlib.sha256(body).hexdigest()):
