@@ -79,6 +79,12 @@ async def replay(port: int, requests: list[bytes], connections: int) -> None:
     await asyncio.gather(*(one() for _ in range(connections)))
 
 
+def callgrind(step: str, pids: list[str]) -> None:
+    """``callgrind_control STEP`` for each process."""
+    for pid in pids:
+        subprocess.run(["callgrind_control", step, pid], capture_output=True, check=False)
+
+
 def describe(pid: str) -> str:
     """A child's role, from its command line."""
     try:
@@ -137,15 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                 ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
             )
             pids = [str(proc.pid), *found.stdout.split()]
-            role = {pid: describe(pid) for pid in pids}
+            role = {pid: describe(pid) for pid in pids[1:]}
             role[pids[0]] = "worker (serve)"
-            control = ["callgrind_control"]
-            for pid in pids:
-                subprocess.run([*control, "--instr=on", pid], capture_output=True, check=False)
+            callgrind("--instr=on", pids)
             asyncio.run(replay(port, requests[WARM_UP:], args.connections))
-            for step in ("--instr=off", "--dump"):
-                for pid in pids:
-                    subprocess.run([*control, step, pid], capture_output=True, check=False)
+            callgrind("--instr=off", pids)
+            callgrind("--dump", pids)
         finally:
             kb.stop(proc)
         print(f"{args.operation} x {args.requests} over {args.connections} connections, "
