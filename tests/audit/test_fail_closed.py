@@ -19,6 +19,7 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
 from sqlalchemy import create_engine
 
+from strongroom.api.http_protocol import EdgeProtocol
 from strongroom.audit.store import TrailStore
 from strongroom.audit.trail import Trail
 from strongroom.audit.verify import verify_trail
@@ -33,7 +34,9 @@ def live(tmp_path: Path) -> Iterator[tuple[Runtime, Any]]:
     config = Config(data_dir=tmp_path / "data", port=free_port())
     runtime = build(config)
     ensure_admin(config.data_dir, runtime.identities, runtime.roles, config.account_id, "us-east-1")
-    server = uvicorn.Server(uvicorn.Config(runtime.app, port=config.port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(runtime.app, port=config.port, log_level="error", http=EdgeProtocol)
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:

@@ -1,6 +1,8 @@
-"""The wire edge: one ASGI app speaking AWS JSON 1.1 with SigV4 on ``POST /``.
+"""The wire edge: AWS JSON 1.1 (and the Query protocol) with SigV4 on ``POST /``.
 
-Per request: cap the body (413 past :data:`MAX_BODY`, without reading it whole) -> verify the
+:class:`App` answers the requests :class:`~strongroom.api.http_protocol.EdgeProtocol` reads off
+each connection (:meth:`App.answer`); its ASGI face is only for uvicorn's lifespan.
+Per request: refuse a body over :data:`MAX_BODY` (413; the protocol never keeps it) -> verify the
 SigV4 signature -> find the service by the ``X-Amz-Target`` prefix and the operation in the
 service model -> decode JSON (msgspec) and validate against botocore's model -> run the handler
 -> encode. Every failure leaves as ``{"__type": ..., "message": ...}``; nothing else escapes.
@@ -20,15 +22,24 @@ from typing import Any
 
 import msgspec
 
+from strongroom.api.http_protocol import MAX_BODY, Answer, Headers
 from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity, Verifier
 from strongroom.audit.sink import AuditedCall, AuditSink
 from strongroom.errors import AwsError
 
-__all__ = ["MAX_BODY", "App", "QueryService", "Service", "ServiceCall"]
+__all__ = ["App", "QueryService", "Service", "ServiceCall"]
 
-MAX_BODY = 64 * 1024
 log = logging.getLogger("strongroom.api")
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    path: bytes  # undecoded
+    query: bytes
+    headers: Headers
+
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -113,13 +124,9 @@ class App:
         self._metrics_page = metrics_page
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
-        if kind == "http":
-            await self._http(scope, receive, send)
-        elif kind == "lifespan":
-            await self._lifespan(receive, send)
-
-    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """ASGI, for uvicorn's lifespan only: requests come through :meth:`answer`."""
+        if scope["type"] != "lifespan":
+            raise RuntimeError("requests are served by strongroom.api.http_protocol")
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -132,38 +139,51 @@ class App:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "GET" and scope["path"] == "/metrics" and self._metrics_page:
-            content_type, body = self._metrics_page()
-            await _respond(send, 200, content_type, body, b"")
-            return
+    async def answer(
+        self,
+        method: str,
+        path: bytes,
+        query: bytes,
+        headers: Headers,
+        client: str,
+        body: bytes | None,
+    ) -> Answer:
+        """The answer to one request (``body`` None: it was over ``MAX_BODY``, refused)."""
+        if method == "GET" and path == b"/metrics" and self._metrics_page:
+            content_type, page = self._metrics_page()
+            return 200, content_type, page, b""
         request_id = self._request_ids.next()
         started = time.perf_counter()
         if self._before_request is not None:
             self._before_request()
-        query = self._query_flavour(scope)
-        content_type = _XML_TYPE if query is not None else _JSON_TYPE
-        client = scope.get("client")
-        call = AuditedCall(request_id, time.time(), client[0] if client else "", scope["headers"])
+        query_service = self._query_flavour(headers)
+        content_type = _XML_TYPE if query_service is not None else _JSON_TYPE
+        call = AuditedCall(request_id, time.time(), client, headers)
+        request = _Request(method, path, query, headers)
         try:
-            raw = await _read_body(scope, receive)
-            if query is not None:
-                status, body = await self._handle_query(scope, raw, call)
+            if body is None:
+                raise AwsError(
+                    "RequestEntityTooLargeException",
+                    f"Request body is larger than {MAX_BODY} bytes",
+                    413,
+                )
+            if query_service is not None:
+                status, out = await self._handle_query(request, body, call)
             else:
-                status, body = await self._handle(scope, raw, call)
+                status, out = await self._handle(request, body, call)
         except AwsError as err:
             call.error = err
-            status, body = self._render_error(err, query, request_id)
+            status, out = self._render_error(err, query_service, request_id)
         if self._audit is not None:
             try:
                 await self._audit.outcome(call)
             except AwsError as err:  # the trail is down: the answer must not leave
                 call.error = err
-                status, body = self._render_error(err, query, request_id)
+                status, out = self._render_error(err, query_service, request_id)
         if self._observe is not None:
             outcome = "ok" if call.error is None else call.error.code
             self._observe(call.service, call.operation, outcome, time.perf_counter() - started)
-        await _respond(send, status, content_type, body, request_id.encode())
+        return status, content_type, out, request_id.encode()
 
     @staticmethod
     def _render_error(
@@ -174,35 +194,30 @@ class App:
             return status, body
         return err.status, _error_body(err.code, err.message)
 
-    def _query_flavour(self, scope: Scope) -> QueryService | None:
+    def _query_flavour(self, headers: Headers) -> QueryService | None:
         """The Query service a form-encoded request without X-Amz-Target is for, if any."""
         if not self._query:
             return None
         form = False
-        for name, value in scope["headers"]:
+        for name, value in headers:
             if name == b"x-amz-target":
                 return None
             if name == b"content-type" and value.startswith(b"application/x-www-form-urlencoded"):
                 form = True
         if not form:
             return None
-        scoped = _scope_service(scope["headers"])
+        scoped = _scope_service(headers)
         return self._query.get(scoped) or next(iter(self._query.values()))
 
-    def _verify(self, scope: Scope, raw: bytes) -> SignedIdentity:
-        if scope["method"] != "POST" or scope["path"] != "/":
+    def _verify(self, request: _Request, raw: bytes) -> SignedIdentity:
+        if request.method != "POST" or request.path != b"/":
             raise AwsError("UnknownOperationException", "Only POST / is served here", 404)
-        return self._verifier.verify(
-            "POST",
-            scope.get("raw_path", b"/").decode("latin-1"),
-            scope.get("query_string", b""),
-            scope["headers"],
-            raw,
-            self._now(),
-        )
+        return self._verifier.verify("POST", "/", request.query, request.headers, raw, self._now())
 
-    async def _handle_query(self, scope: Scope, raw: bytes, call: AuditedCall) -> tuple[int, bytes]:
-        identity = call.identity = self._verify(scope, raw)
+    async def _handle_query(
+        self, request: _Request, raw: bytes, call: AuditedCall
+    ) -> tuple[int, bytes]:
+        identity = call.identity = self._verify(request, raw)
         service = self._query.get(identity.service)
         if service is None:
             raise AwsError("InvalidAction", "This endpoint serves no such Query service")
@@ -229,10 +244,9 @@ class App:
         if self._audit is not None and self._audit.needs_intent(call.service, call.operation):
             await self._audit.intent(call)
 
-    async def _handle(self, scope: Scope, raw: bytes, call: AuditedCall) -> tuple[int, bytes]:
-        headers = scope["headers"]
-        identity = call.identity = self._verify(scope, raw)
-        service, operation = self._target(headers)
+    async def _handle(self, request: _Request, raw: bytes, call: AuditedCall) -> tuple[int, bytes]:
+        identity = call.identity = self._verify(request, raw)
+        service, operation = self._target(request.headers)
         call.service, call.operation = service.signing_name, operation
         if service.signing_name != identity.service:
             raise AwsError(
@@ -248,16 +262,16 @@ class App:
                 "SerializationException",
                 "Start of structure or map found where not expected, or the body is not valid JSON",
             ) from exc
-        request = call.request = service.shapes.parse_input(operation, decoded)
+        params = call.request = service.shapes.parse_input(operation, decoded)
         await self._before_effect(call)
         try:
             if service.offload is not None and service.offload(operation):
                 result = await asyncio.get_running_loop().run_in_executor(
-                    None, service.call, operation, request, identity, call.source_ip,
+                    None, service.call, operation, params, identity, call.source_ip,
                     call.request_id,
                 )  # fmt: skip
             else:
-                result = service.call(operation, request, identity, call.source_ip, call.request_id)
+                result = service.call(operation, params, identity, call.source_ip, call.request_id)
         except AwsError:
             raise
         except Exception:
@@ -294,47 +308,5 @@ def _scope_service(headers: list[tuple[bytes, bytes]]) -> str:
     return ""
 
 
-async def _respond(
-    send: Send, status: int, content_type: bytes, body: bytes, request_id: bytes
-) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    if request_id:
-        headers.append((b"x-amzn-requestid", request_id))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 def _error_body(code: str, message: str) -> bytes:
     return _encoder.encode({"__type": code, "message": message})
-
-
-async def _read_body(scope: Scope, receive: Receive) -> bytes:
-    """The request body, refusing (413) anything over :data:`MAX_BODY` without reading it all."""
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                declared = int(value)
-            except ValueError:
-                raise AwsError("SerializationException", "Invalid Content-Length") from None
-            if declared > MAX_BODY:
-                raise _too_large()
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise AwsError("SerializationException", "Client disconnected")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise _too_large()
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
-
-
-def _too_large() -> AwsError:
-    return AwsError(
-        "RequestEntityTooLargeException", f"Request body is larger than {MAX_BODY} bytes", 413
-    )

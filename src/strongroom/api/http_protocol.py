@@ -1,40 +1,57 @@
-"""uvicorn's httptools protocol with a cap on the size of a request's head, half-close, and
-one send per response.
+"""The HTTP/1.1 connection: httptools parsing straight into the edge, one send per response.
 
-httptools buffers a header line until it ends, however long it is, so without a cap one
-connection can make a worker hold any amount of memory (a 50 MB header line grew the process by
-100 MB). This protocol counts the bytes received while a request's head (request line and
-headers) is incomplete and answers 431 ``RequestHeaderFieldsTooLarge``, closing the connection,
-once they pass :data:`MAX_HEAD`. The body has its own cap in the app (``MAX_BODY``).
+uvicorn runs the server (sockets, ``--workers``, signals, lifespan, graceful shutdown) and
+creates one :class:`EdgeProtocol` per connection. The protocol does not speak ASGI: a request's
+method, path, query, headers, client address and body go to :meth:`Edge.answer` as plain
+values, and the answer goes out as one write. uvicorn's own protocol builds an ASGI scope, a
+request-response cycle, two ASGI messages and two writes per request; a minimal ASGI app on it
+costs 144 k instructions per request against 26 k for a bare httptools protocol (callgrind).
 
-A client that closes its sending side after its request (``shutdown(SHUT_WR)``) still gets its
-answer: uvicorn closed the connection at once on end-of-file, so the answer was lost and, with
-uvloop, writing it raised an error that was logged with a traceback. The connection now stays
-open for writing until the requests already received are answered.
+What the protocol enforces, whatever the edge does:
 
-A response's head and body leave in one send (:class:`_OneSend`): uvicorn writes them separately,
-and on loopback each send costs the client a wake-up. Measured with ``bench/kms_bench.py``-style
-loads (Encrypt, ``--workers 2``, 4 interleaved rounds on a 2-CPU VM): +3 % requests/s, -2 %
-machine CPU per request; +14 % when server and load share one CPU.
+* a request's head (request line and headers) over :data:`MAX_HEAD` is answered 431
+  ``RequestHeaderFieldsTooLarge`` and the connection closed: httptools buffers a header line
+  until it ends, however long it is;
+* a body over :data:`MAX_BODY` (declared, or counted as chunks arrive) is not kept: the edge is
+  asked to answer it with ``body=None`` at once (it answers 413), and the rest is discarded;
+* requests are answered in the order they arrived, pipelined ones included; reading pauses
+  while :data:`MAX_QUEUE` are waiting or the client does not read its answers;
+* a client that closes its sending side after whole requests still gets their answers;
+* ``Connection: close``, HTTP/1.0 without keep-alive, and an idle keep-alive connection
+  (``timeout_keep_alive`` seconds) end the connection; ``Expect: 100-continue`` is answered
+  ``100 Continue`` at once unless the body is refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, cast
+import collections
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
 
-__all__ = ["MAX_HEAD", "BoundedHttpToolsProtocol"]
+__all__ = ["MAX_BODY", "MAX_HEAD", "MAX_QUEUE", "Answer", "Edge", "EdgeProtocol", "Headers"]
 
 #: request line and headers together; boto3, the aws CLI and the Encryption SDK send ~1-2 KiB
 MAX_HEAD = 64 * 1024
+#: a request body; KMS's largest member (a 4096-byte plaintext, base64) fits many times over
+MAX_BODY = 64 * 1024
+#: complete requests waiting behind the one being answered before reading pauses
+MAX_QUEUE = 16
+
+Headers = list[tuple[bytes, bytes]]
+#: (status, content type, body, request id or b"")
+Answer = tuple[int, bytes, bytes, bytes]
+log = logging.getLogger("strongroom.api")
 
 _MESSAGE = (
     b'{"__type":"RequestHeaderFieldsTooLarge",'
     b'"message":"The request line and headers are larger than 65536 bytes"}'
 )
-_RESPONSE = b"".join(
+_HEAD_TOO_LARGE = b"".join(
     [
         b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
         b"content-type: application/x-amz-json-1.1\r\n",
@@ -43,112 +60,323 @@ _RESPONSE = b"".join(
         _MESSAGE,
     ]
 )
+_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 30\r\nconnection: close\r\n\r\nInvalid HTTP request received."
+)
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_INTERNAL = (
+    500,
+    b"application/x-amz-json-1.1",
+    b'{"__type":"InternalFailure","message":"An internal error occurred."}',
+    b"",
+)
+_REASONS = {200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
+            413: b"Request Entity Too Large", 500: b"Internal Server Error",
+            503: b"Service Unavailable"}  # fmt: skip
+
+
+class Edge(Protocol):
+    """What answers requests (:class:`strongroom.api.app.App`)."""
+
+    def answer(
+        self,
+        method: str,
+        path: bytes,
+        query: bytes,
+        headers: Headers,
+        client: str,
+        body: bytes | None,
+    ) -> Awaitable[Answer]:
+        """The answer to one request; ``body`` is None when it was over :data:`MAX_BODY`."""
+        ...
+
+
+@dataclass(slots=True)
+class _Request:
+    method: str
+    url: bytes
+    headers: Headers
+    body: bytes | None
+    keep_alive: bool
+
+
+def _edge_of(app: Any) -> Edge:
+    """The :class:`Edge` inside uvicorn's loaded app (it may wrap it in middleware)."""
+    for _ in range(8):
+        if hasattr(app, "answer"):
+            return cast("Edge", app)
+        app = getattr(app, "app", None)
+    raise TypeError("EdgeProtocol serves an app with an answer() method")
+
+
+class EdgeProtocol(asyncio.Protocol):
+    """One HTTP/1.1 connection to the edge (uvicorn's ``http`` protocol class)."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: Any, _loop: Any = None) -> None:
+        del app_state
+        self._edge = _edge_of(config.loaded_app)
+        self._loop: asyncio.AbstractEventLoop = _loop or asyncio.get_event_loop()
+        self._state = server_state
+        self._idle_timeout = float(config.timeout_keep_alive)
+        self._parser = httptools.HttpRequestParser(self)
+        # bytes after a 'Connection: close' request are ignored, not an error that would lose
+        # that request's answer
+        self._parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self._transport: asyncio.Transport | None = None
+        self._client = ""
+        self._queue: collections.deque[_Request] = collections.deque()
+        self._busy = False  # a request is being answered
+        self._closing = False  # answer what is queued, then close
+        self._eof = False
+        self._read_paused = False
+        self._write_paused = False
+        self._last_active = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        # the request being parsed
+        self._in_head = True
+        self._head_bytes = 0
+        self._url = b""
+        self._headers: Headers = []
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._refused = False  # its body is over MAX_BODY: answered already, rest discarded
+        self._expect_continue = False
+        self._head_refused = False
+
+    # -- connection ------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast("asyncio.Transport", transport)
+        self._state.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        self._client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self._last_active = self._loop.time()
+        self._arm_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._state.connections.discard(self)
+        self._closing = True
+        self._queue.clear()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def data_received(self, data: bytes) -> None:
+        self._last_active = self._loop.time()
+        if self._in_head:
+            self._head_bytes += len(data)
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._closing = True  # no upgrades here: answer what came, then close
+            if not self._busy:
+                self._close()
+            return
+        except httptools.HttpParserError:  # our own _HeadTooLarge arrives wrapped in one
+            if self._head_refused:
+                self._refuse_head()
+                return
+            self._closing = True
+            if not self._busy:  # else the answers in hand go first, then the connection closes
+                self._write(_BAD_REQUEST)
+                self._close()
+            return
+        # checked after parsing, so that a head and body arriving in one read are not refused
+        # for their sum: what httptools still buffers is at most MAX_HEAD plus one read
+        if self._in_head and self._head_bytes > MAX_HEAD:
+            self._refuse_head()
+
+    def eof_received(self) -> bool | None:
+        if (self._busy or self._queue) and self._in_head:
+            self._eof = self._closing = True
+            return True  # keep the transport open for the answers
+        return None  # nothing to answer, or a request cut short: close now
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if len(self._queue) < MAX_QUEUE:
+            self._resume_reading()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: close when the request in hand is answered."""
+        self._closing = True
+        if not self._busy:
+            self._close()
+
+    # -- parser callbacks ------------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._chunks = []
+        self._size = 0
+        self._refused = self._expect_continue = False
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            self._expect_continue = True
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        counted, self._head_bytes, self._in_head = self._head_bytes, 0, False
+        if counted > MAX_HEAD and len(self._url) + _size(self._headers) > MAX_HEAD:
+            self._head_refused = True
+            raise _HeadTooLarge  # httptools stops parsing
+        declared = -1
+        for name, value in self._headers:
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                break
+        if declared > MAX_BODY:
+            self._refuse_body()
+        elif self._expect_continue and not self._busy:
+            self._write(_CONTINUE)  # (behind another request's answer it would come too soon)
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
+        self._size += len(body)
+        if self._size > MAX_BODY:
+            self._chunks = []
+            self._refuse_body()
+        else:
+            self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        if self._refused:
+            return
+        chunks = self._chunks
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        self._enqueue(body)
+
+    # -- answering -------------------------------------------------------------------------
+    def _refuse_body(self) -> None:
+        self._refused = True
+        self._enqueue(None)
+
+    def _enqueue(self, body: bytes | None) -> None:
+        parser = self._parser
+        keep_alive = parser.should_keep_alive() and parser.get_http_version() != "1.0"
+        method = parser.get_method().decode("ascii")
+        request = _Request(method, self._url, self._headers, body, keep_alive)
+        if self._busy:
+            self._queue.append(request)
+            if len(self._queue) >= MAX_QUEUE:
+                self._pause_reading()
+        elif not self._closing:
+            self._busy = True
+            self._loop.create_task(self._answer(request))
+
+    async def _answer(self, request: _Request) -> None:
+        while True:
+            parsed = httptools.parse_url(request.url)
+            try:
+                status, content_type, body, request_id = await self._edge.answer(
+                    request.method,
+                    parsed.path,
+                    parsed.query or b"",
+                    request.headers,
+                    self._client,
+                    request.body,
+                )
+            except Exception:
+                log.exception("unanswered request")
+                status, content_type, body, request_id = _INTERNAL
+            if not request.keep_alive:
+                self._closing = True
+                self._queue.clear()
+            self._respond(status, content_type, body, request_id, request.method == "HEAD")
+            if self._closing and not self._queue:
+                break
+            if not self._queue or self._transport is None or self._transport.is_closing():
+                break
+            request = self._queue.popleft()
+            if self._read_paused and len(self._queue) < MAX_QUEUE and not self._write_paused:
+                self._resume_reading()
+        self._busy = False
+        self._last_active = self._loop.time()
+        if self._closing:
+            self._close()
+
+    def _respond(
+        self, status: int, content_type: bytes, body: bytes, request_id: bytes, head_only: bool
+    ) -> None:
+        reason = _REASONS.get(status) or b"Status"
+        parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
+        for name, value in self._state.default_headers:
+            parts.append(b"%s: %s\r\n" % (name, value))
+        parts.append(b"content-type: %s\r\ncontent-length: %d\r\n" % (content_type, len(body)))
+        if request_id:
+            parts.append(b"x-amzn-requestid: %s\r\n" % request_id)
+        if self._closing:
+            parts.append(b"connection: close\r\n")
+        parts.append(b"\r\n")
+        if not head_only:
+            parts.append(body)
+        self._write(b"".join(parts))
+
+    # -- plumbing --------------------------------------------------------------------------
+    def _write(self, data: bytes) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    def _close(self) -> None:
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.close()
+
+    def _refuse_head(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            log.warning("Request head over %d bytes refused", MAX_HEAD)
+        self._write(_HEAD_TOO_LARGE)
+        self._closing = True
+        self._queue.clear()
+        self._close()
+
+    def _pause_reading(self) -> None:
+        if not self._read_paused and self._transport is not None:
+            self._read_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._read_paused and self._transport is not None:
+            self._read_paused = False
+            self._transport.resume_reading()
+
+    def _arm_timer(self) -> None:
+        self._timer = self._loop.call_later(self._idle_timeout, self._on_timer)
+
+    def _on_timer(self) -> None:
+        """Close a connection idle for ``timeout_keep_alive`` s (one timer per period, not
+        one per request: the deadline moves with every read and answer)."""
+        self._timer = None
+        if self._transport is None or self._transport.is_closing():
+            return
+        idle = self._loop.time() - self._last_active
+        if not self._busy and not self._queue and idle >= self._idle_timeout:
+            self._close()
+        else:
+            self._timer = self._loop.call_later(
+                max(self._idle_timeout - idle, 0.05), self._on_timer
+            )
 
 
 class _HeadTooLarge(Exception):
     """Raised from a parser callback to stop parsing a head over :data:`MAX_HEAD`."""
 
 
-class BoundedHttpToolsProtocol(HttpToolsProtocol):
-    """:class:`HttpToolsProtocol` that refuses a request head over :data:`MAX_HEAD` bytes."""
-
-    #: bytes received since the current request's head began (while it is incomplete)
-    _head_bytes = 0
-    #: True from the end of one request (or the connection's start) to its successor's headers
-    _in_head = True
-    #: the head was refused (answered 431) when its headers were complete
-    _refused = False
-    #: the client closed its sending side after whole requests: close once they are answered
-    _eof = False
-
-    def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            self._head_bytes += len(data)
-        super().data_received(data)
-        # checked after parsing, so that a head and body arriving in one read are not refused
-        # for their sum: what httptools still buffers is at most MAX_HEAD plus one read
-        if self._in_head and self._head_bytes > MAX_HEAD:
-            self._refuse()
-
-    def on_headers_complete(self) -> None:
-        counted, self._head_bytes, self._in_head = self._head_bytes, 0, False
-        # the head is part of what was counted, so only a large count needs a closer look
-        if counted > MAX_HEAD and len(self.url) + _size(self.headers) > MAX_HEAD:
-            self._refused = True
-            raise _HeadTooLarge  # httptools stops parsing; uvicorn calls send_400_response
-        super().on_headers_complete()
-        cycle = self.cycle
-        if cycle is not None and cycle.transport is self.transport:
-            cycle.transport = cast("asyncio.Transport", _OneSend(self.transport))
-
-    def send_400_response(self, msg: str) -> None:
-        if self._refused:
-            self._refuse()
-        else:
-            super().send_400_response(msg)
-
-    def _refuse(self) -> None:
-        if not self.transport.is_closing():
-            self.logger.warning("Request head over %d bytes refused", MAX_HEAD)
-            self.transport.write(_RESPONSE)
-            self.transport.close()
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._in_head = True
-        self._head_bytes = 0
-
-    def eof_received(self) -> bool | None:  # type: ignore[override]
-        cycle = self.cycle
-        answering = bool(self.pipeline) or (cycle is not None and not cycle.response_complete)
-        if answering and cycle is not None and not cycle.more_body:
-            self._eof = True
-            return True  # keep the transport open for the answers
-        return None  # nothing to answer, or a request cut short: close now
-
-    def on_response_complete(self) -> None:
-        cycle = self.cycle
-        if cycle is not None and isinstance(cycle.transport, _OneSend):
-            cycle.transport.flush()  # a head without a body write (HEAD, a 304)
-        super().on_response_complete()
-        cycle = self.cycle
-        done = not self.pipeline and (cycle is None or cycle.response_complete)
-        if self._eof and done and not self.transport.is_closing():
-            self.transport.close()
-
-
-class _OneSend:
-    """A request's view of the connection that sends its response head and body together.
-
-    uvicorn writes the status line and headers when the app starts its response and the body
-    when it sends it: two sends, two TCP segments, two wake-ups of the client. The head is held
-    here until the next write (the body), the transport's close, or the end of the response.
-    """
-
-    __slots__ = ("_head", "_transport")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self._transport = transport
-        self._head = b""
-
-    def write(self, data: bytes) -> None:
-        if not self._head and data.startswith(b"HTTP/1.1 ") and not data.startswith(b"HTTP/1.1 1"):
-            self._head = data  # a final response's head (never an interim 100 Continue)
-            return
-        self.flush(data)
-
-    def flush(self, data: bytes = b"") -> None:
-        head, self._head = self._head, b""
-        if head or data:
-            self._transport.write(head + data if head else data)
-
-    def close(self) -> None:
-        self.flush()
-        self._transport.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._transport, name)
-
-
-def _size(headers: list[tuple[bytes, bytes]]) -> int:
+def _size(headers: Headers) -> int:
     return sum(len(name) + len(value) for name, value in headers)
