@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import hmac
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from strongroom.api import sigv4
 from strongroom.api.sigv4 import SignedIdentity, Verifier
 from strongroom.errors import AwsError
 
@@ -763,3 +765,14 @@ def presign_with_headers(headers: dict[str, str]) -> Req:
     with mock.patch("botocore.auth.get_current_datetime", return_value=SIGNED_AT):
         SigV4QueryAuth(Credentials(AKID, SECRET), "kms", "us-east-1", 60).add_auth(request)
     return _as_asgi(request)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=1, max_size=60), st.binary(max_size=600))
+def test_the_keyed_hmac_states_give_hmac_sha256(secret: str, message: bytes) -> None:
+    key = ("AWS4" + secret).encode()
+    for part in ("20261123", "us-east-1", "kms", "aws4_request"):
+        key = hmac.digest(key, part.encode(), "sha256")
+    keyed = sigv4._derive_signing_key(secret, "20261123", "us-east-1", "kms")
+    assert sigv4._hmac_hex(keyed, message) == hmac.digest(key, message, "sha256").hex()
+    assert sigv4._hmac_hex(keyed, message) == sigv4._hmac_hex(keyed, message)  # states unspent

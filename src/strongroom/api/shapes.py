@@ -56,11 +56,13 @@ __all__ = ["ServiceShapes", "java_regex"]
 class ServiceShapes:
     """The compiled input validators of one AWS service's operations."""
 
-    __slots__ = ("_parsers", "service_name")
+    __slots__ = ("_parsers", "operations", "service_name")
 
     def __init__(self, service_name: str, parsers: Mapping[str, Parser]) -> None:
         self.service_name = service_name
         self._parsers = dict(parsers)
+        #: the names of the service's operations (``Encrypt``, ``CreateKey``, ...)
+        self.operations = frozenset(self._parsers)
 
     @classmethod
     def load(cls, service_name: str) -> ServiceShapes:
@@ -77,11 +79,6 @@ class ServiceShapes:
             ref = spec.get("input")
             parsers[operation] = compiler.compile(ref["shape"]) if ref else _no_input
         return cls(service_name, parsers)
-
-    @property
-    def operations(self) -> frozenset[str]:
-        """The names of the service's operations (``Encrypt``, ``CreateKey``, ...)."""
-        return frozenset(self._parsers)
 
     def parse_input(self, operation: str, body: object) -> dict[str, Any]:
         """Check ``body`` (decoded JSON) against ``operation``'s input; return its members."""

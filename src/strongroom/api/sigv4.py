@@ -153,11 +153,29 @@ def _payload_hash(headers: dict[str, list[str]], body: bytes) -> tuple[str, bool
     return value, True
 
 
-def _derive_signing_key(secret: str, date: str, region: str, service: str) -> bytes:
+def _derive_signing_key(secret: str, date: str, region: str, service: str) -> _Keyed:
+    """The scope's signing key, as HMAC-SHA256 states with the key already absorbed."""
     key = ("AWS4" + secret).encode()
     for part in (date, region, service, TERMINATOR):
         key = hmac.digest(key, part.encode(), "sha256")
-    return key
+    block = key.ljust(64, b"\0")  # a 32-byte key, padded to SHA-256's block (RFC 2104)
+    return hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
+
+
+#: (inner, outer): SHA-256 states after the key XOR ipad / opad blocks
+_Keyed = tuple["hashlib._Hash", "hashlib._Hash"]
+_IPAD = bytes(b ^ 0x36 for b in range(256))
+_OPAD = bytes(b ^ 0x5C for b in range(256))
+
+
+def _hmac_hex(keyed: _Keyed, message: bytes) -> str:
+    """HMAC-SHA256 of ``message`` under a derived key: two state copies instead of keying a
+    fresh HMAC (4.1 -> 1.6 us a request, timeit), the same bytes as :func:`hmac.digest`."""
+    inner = keyed[0].copy()
+    inner.update(message)
+    outer = keyed[1].copy()
+    outer.update(inner.digest())
+    return outer.hexdigest()
 
 
 def _collect_headers(headers: Sequence[tuple[bytes, bytes]]) -> dict[str, list[str]]:
@@ -414,8 +432,8 @@ class Verifier:
                 hashlib.sha256(canonical_request.encode()).hexdigest(),
             )
         )
-        key = self._signing_key(secret, date, region, service)
-        expected = hmac.digest(key, string_to_sign.encode(), "sha256").hex()
+        keyed = self._signing_key(secret, date, region, service)
+        expected = _hmac_hex(keyed, string_to_sign.encode())
         if not hmac.compare_digest(expected.encode(), claim.signature.encode()):
             raise _invalid()
         if check_body and not hmac.compare_digest(payload_hash, hashlib.sha256(body).hexdigest()):

@@ -7,6 +7,8 @@ when another process may have changed the data, so in-memory caches stay coheren
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -108,21 +110,37 @@ class ChangeMonitor:
 
     :meth:`generation` returns a number that grows whenever data may have changed; a cache
     remembers the generation it was filled at and drops itself when the number moves.
-    SQLite: ``PRAGMA data_version`` on a dedicated connection changes whenever another
-    connection commits, so caches are exact across processes: :meth:`refresh` reads the
-    pragma at the start of each request, :meth:`generation` at most every ``min_interval``
-    seconds. PostgreSQL: the generation moves every ``ttl`` seconds, the eventual consistency
-    AWS KMS itself documents. One monitor serves every cache of a process.
+    SQLite: every commit, by any connection of any process, rewrites the header of the WAL
+    index (the ``-shm`` file: its transaction counter, frame count and checksums; see
+    https://sqlite.org/walformat.html). The monitor keeps a connection of its own open, so the
+    index stays in place, and reads the header's first copy, the one readers trust, with one
+    ``pread``: a changed header moves the generation (a checkpoint may move it with no data
+    changed, which only costs a reload). Where there is no index to read (no WAL), it asks
+    ``PRAGMA data_version`` instead, which changes whenever another connection commits.
+    :meth:`refresh` looks at the start of each request, :meth:`generation` at most every
+    ``min_interval`` seconds, so caches are exact across processes. PostgreSQL: the generation
+    moves every ``ttl`` seconds, the eventual consistency AWS KMS itself documents. One monitor
+    serves every cache of a process.
     """
+
+    #: the WAL-index header: 48 bytes, written as two copies, the first one last
+    _HEADER = 48
 
     def __init__(self, url: str, ttl: float = 1.0, min_interval: float = 0.05) -> None:
         parsed = make_url(url)
         self._conn: sqlite3.Connection | None = None
+        self._shm = -1
         if parsed.get_backend_name() == "sqlite" and parsed.database:
             self._conn = sqlite3.connect(parsed.database, check_same_thread=False)
+            # a read opens the WAL index, which then lives as long as this connection
+            self._conn.execute("PRAGMA data_version").fetchone()
+            with contextlib.suppress(OSError):
+                mode = self._conn.execute("PRAGMA journal_mode").fetchone()
+                if mode is not None and str(mode[0]).lower() == "wal":
+                    self._shm = os.open(parsed.database + "-shm", os.O_RDONLY | os.O_CLOEXEC)
         self._interval = min_interval if self._conn is not None else ttl
         self._checked = -1e18
-        self._version = -1
+        self._version: object = None
         self._generation = 0
 
     def refresh(self) -> None:
@@ -140,12 +158,23 @@ class ChangeMonitor:
         if self._conn is None:
             self._generation += 1
             return self._generation
-        (version,) = self._conn.execute("PRAGMA data_version").fetchone()
+        version = self._read_version()
         if version != self._version:
             self._version = version
             self._generation += 1
         return self._generation
 
+    def _read_version(self) -> object:
+        if self._shm >= 0:
+            header = os.pread(self._shm, self._HEADER, 0)
+            if len(header) == self._HEADER:
+                return header
+        (version,) = self._conn.execute("PRAGMA data_version").fetchone()  # type: ignore[union-attr]
+        return version
+
     def close(self) -> None:
+        if self._shm >= 0:
+            os.close(self._shm)
+            self._shm = -1
         if self._conn is not None:
             self._conn.close()
