@@ -19,6 +19,7 @@ import argparse
 import base64
 import configparser
 import contextlib
+import functools
 import json
 import os
 import re
@@ -132,12 +133,14 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.contextmanager
-def strongroom(settings: Settings, log: Path) -> Iterator[Server]:
+def strongroom(
+    settings: Settings, log: Path, name: str = "strongroom", extra: tuple[str, ...] = ()
+) -> Iterator[Server]:
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="strongroom-bench-") as tmp:
         data_dir = Path(tmp) / "data"
         argv = [str(BIN / "strongroom"), "serve", "--port", str(port), "--data-dir", str(data_dir)]
-        argv += ["--workers", str(settings.workers)]
+        argv += ["--workers", str(settings.workers), *extra]
         with log.open("wb") as out:
             proc = subprocess.Popen(
                 pinned(argv, settings.server_cpus, settings), stdout=out, stderr=out
@@ -145,7 +148,7 @@ def strongroom(settings: Settings, log: Path) -> Iterator[Server]:
         try:
             wait_for_port(proc, port, log)
             ak, sk = read_credentials(data_dir / "credentials")
-            yield Server("strongroom", proc, port, ak, sk)
+            yield Server(name, proc, port, ak, sk)
         finally:
             stop(proc)
 
@@ -380,6 +383,11 @@ def profile_strongroom(server: Server, settings: Settings, workdir: Path) -> lis
 # --- main --------------------------------------------------------------------------------------
 
 
+#: Strongroom with its audit trail off: SigV4 and durable storage, as issue 2's goal names them
+NO_TRAIL = "sr-notrail"
+SERVERS = ("strongroom", NO_TRAIL, "moto")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=10, help="seconds per load (default 10)")
@@ -390,7 +398,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers (2)")
     parser.add_argument("--pin", action="store_true", help="pin server to CPU 0, wrk to CPU 1")
     parser.add_argument("--profile", action="store_true", help="py-spy Strongroom's Encrypt")
-    parser.add_argument("--servers", default="strongroom,moto", help="comma-separated subset")
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help=f"comma-separated subset of {','.join(SERVERS)}")  # fmt: skip
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60:
@@ -399,9 +408,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--signed must be 1..100000")
     if not 1 <= args.threads <= args.connections <= 10_000:
         parser.error("need 1 <= --threads <= --connections <= 10000")
-    unknown = set(args.servers.split(",")) - {"strongroom", "moto"}
+    unknown = set(args.servers.split(",")) - set(SERVERS)
     if unknown:
-        parser.error(f"--servers: unknown {', '.join(sorted(unknown))} (strongroom, moto)")
+        parser.error(f"--servers: unknown {', '.join(sorted(unknown))} ({', '.join(SERVERS)})")
     return args
 
 
@@ -421,7 +430,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk_binary()
     settings = make_settings(args)
-    servers = {"strongroom": strongroom, "moto": moto}
+    servers = {
+        "strongroom": strongroom,
+        NO_TRAIL: functools.partial(
+            strongroom, name=NO_TRAIL, extra=("--insecure-no-audit-trail",)
+        ),
+        "moto": moto,
+    }
     wanted = [name.strip() for name in args.servers.split(",") if name.strip()]
     print(
         f"wrk -t{settings.threads} -c{settings.connections} -d{settings.duration}s, "

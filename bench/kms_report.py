@@ -56,13 +56,15 @@ def ratios(results: list[LoadResult]) -> list[str]:
     """Strongroom/moto per operation: throughput, per server CPU-second, and p50 latency."""
     by_key = {(r.server, r.operation): r for r in results}
     lines = []
-    for operation in OPERATIONS:
-        ours, theirs = by_key.get(("strongroom", operation)), by_key.get(("moto", operation))
-        if ours and theirs and theirs.rps > 0 and theirs.rps_per_cpu > 0:
+    for name, label in (("strongroom", "Strongroom"), ("sr-notrail", "no trail")):
+        for operation in OPERATIONS:
+            ours, theirs = by_key.get((name, operation)), by_key.get(("moto", operation))
+            if not (ours and theirs and theirs.rps > 0 and theirs.rps_per_cpu > 0):
+                continue
             lines.append(
-                f"{operation + ':':<16} Strongroom/moto = {ours.rps / theirs.rps:5.1f}x req/s, "
-                f"{ours.rps_per_cpu / theirs.rps_per_cpu:5.1f}x req per server CPU-second, "
-                f"p50 {theirs.p50_ms / max(ours.p50_ms, 1e-3):5.1f}x lower"
+                f"{operation + ':':<16} {label + '/moto':<15} = {ours.rps / theirs.rps:5.1f}x "
+                f"req/s, {ours.rps_per_cpu / theirs.rps_per_cpu:5.1f}x req per server "
+                f"CPU-second, p50 {theirs.p50_ms / max(ours.p50_ms, 1e-3):5.1f}x lower"
             )
     return lines
 
