@@ -1387,3 +1387,26 @@ def test_trust_policy_with_external_id(env: Env, roles: Roles) -> None:
         assert code == "AccessDenied"
     out = sts.assume_role(RoleArn=arn, RoleSessionName="ext", ExternalId="tenant-42")
     assert out["AssumedRoleUser"]["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/third-party/ext"
+
+
+def test_a_remembered_allow_ends_with_the_policy_that_gave_it(env: Env) -> None:
+    """Allows are remembered between requests; a changed identity or key policy (written by
+    another process, here the test's) must take effect on the very next request."""
+    key = env.key()
+    scoped = identity({"Effect": "Allow", "Action": "kms:Encrypt", "Resource": key["Arn"]})
+    erin = env.user("remembered", scoped)
+    client = erin.client()
+    for _ in range(3):  # the first decides, the next ones are remembered
+        client.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    env.roles.delete_policy("user", ACCOUNT, "remembered", "p0")
+    assert denied(lambda: client.encrypt(KeyId=key["KeyId"], Plaintext=b"x")) == denial(
+        erin.arn, "Encrypt", key["Arn"], no_identity("Encrypt")
+    )
+    # and back: an allow again, then a key policy that denies the user explicitly
+    env.put_user_policy("remembered", "p1", ALLOW_ALL)
+    for _ in range(3):
+        client.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    policy = {"Version": "2012-10-17",
+              "Statement": [ROOT_STATEMENT, deny(erin.arn, "kms:Encrypt")]}  # fmt: skip
+    env.admin.put_key_policy(KeyId=key["KeyId"], Policy=json.dumps(policy))
+    assert EXPLICIT_RESOURCE in denied(lambda: client.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))

@@ -12,7 +12,10 @@ encryption-context constraint met, allows it.
 
 The context is built only when a policy first looks at it (a condition, or a Resource with
 variables): most requests meet policies without conditions, such as the default key policy,
-and building it was 4.5 % of an Encrypt's instructions (callgrind).
+and building it was 4.5 % of an Encrypt's instructions (callgrind). An allow that never looked
+at it depends only on the caller, the action, the key and the policies, so it is remembered
+(:meth:`Kms.allowed_before`) until the data next changes; evaluating the policies was about a
+sixth of an Encrypt's time in the request process (cProfile). Denials are never remembered.
 """
 
 from __future__ import annotations
@@ -55,6 +58,11 @@ class _LazyContext(Mapping[str, tuple[str, ...]]):
         if self._built is None:
             self._built = self._build()
         return self._built
+
+    @property
+    def read(self) -> bool:
+        """Whether anything looked at the keys (the decision may depend on them)."""
+        return self._built is not None
 
     def __getitem__(self, name: str) -> tuple[str, ...]:
         return self._keys()[name]
@@ -138,8 +146,19 @@ class KmsAccessControl:
         tokens = request.get("GrantTokens")
         if tokens:
             self._check_tokens(tokens, ctx.region)
-        verdict = self.policy_verdict(ctx, action, key, request, encryption_context, alias)
+        decision = None
+        if key is not None:
+            # the caller, the action, the key and its policy: with the identity policies
+            # (unchanged while the data is), all an allow depends on when it read no condition
+            # key of the request; such allows are remembered, denials never are
+            decision = (ctx.principal, action, key.arn, key.policy)
+            if self._kms.allowed_before(decision):
+                return
+        context = self._lazy_context(ctx, key, request, encryption_context, alias)
+        verdict = self._decide(ctx, action, key, context, None)
         if verdict.allowed:
+            if decision is not None and not context.read:
+                self._kms.remember_allowed(decision)
             return
         if (
             key is not None
@@ -166,9 +185,29 @@ class KmsAccessControl:
         policy_text: str | None = None,
     ) -> Verdict:
         """What the key policy (or ``policy_text``) and the caller's IAM policies decide."""
-        context = _LazyContext(
+        context = self._lazy_context(ctx, key, request, encryption_context, alias)
+        return self._decide(ctx, action, key, context, policy_text)
+
+    def _lazy_context(
+        self,
+        ctx: RequestContext,
+        key: KeyRecord | None,
+        request: Mapping[str, Any],
+        encryption_context: Mapping[str, str] | None,
+        alias: str | None,
+    ) -> _LazyContext:
+        return _LazyContext(
             functools.partial(self._context, ctx, key, request, encryption_context, alias)
         )
+
+    def _decide(
+        self,
+        ctx: RequestContext,
+        action: str,
+        key: KeyRecord | None,
+        context: _LazyContext,
+        policy_text: str | None,
+    ) -> Verdict:
         facts = RequestFacts(
             action, key.arn if key is not None else "*", caller_of(ctx.principal), context
         )

@@ -105,6 +105,8 @@ class Kms:
         self._aliases: dict[tuple[str, str, str], str | None] = {}
         self._grants: dict[tuple[str, str], tuple[grant_repo.GrantRow, ...]] = {}
         self._stores: dict[str, cks_repo.StoreRow | None] = {}
+        #: policy allows that read no request-dependent condition key (see KmsAccessControl)
+        self._allowed: set[tuple[object, ...]] = set()
 
     # -- transactions and caches -------------------------------------------------------------
 
@@ -135,6 +137,7 @@ class Kms:
         self._aliases.clear()
         self._grants.clear()
         self._stores.clear()
+        self._allowed.clear()
 
     def _fresh(self) -> None:
         if self._monitor is not None:
@@ -142,8 +145,19 @@ class Kms:
             if generation != self._generation:
                 self.invalidate()
                 self._generation = generation
-        if len(self._keys) > _CACHE_LIMIT or len(self._materials) > _CACHE_LIMIT:
+        if max(len(self._keys), len(self._materials), len(self._allowed)) > _CACHE_LIMIT:
             self.invalidate()
+
+    def allowed_before(self, decision: tuple[object, ...]) -> bool:
+        """Whether ``decision`` was remembered as an allow since the data last changed (any
+        commit, by any process, forgets them all: a policy, a user or a role may have).
+        Without a :class:`ChangeMonitor` nothing is remembered."""
+        self._fresh()
+        return decision in self._allowed
+
+    def remember_allowed(self, decision: tuple[object, ...]) -> None:
+        if self._monitor is not None:
+            self._allowed.add(decision)
 
     def load_key(self, key_id: str, region: str | None = None) -> KeyRecord | None:
         """The key's record (cached); with ``region``, the key as seen in that region: its own
