@@ -3,6 +3,7 @@ writer bring the trail's tables up to date from it, and a forged journal is refu
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import sqlite3
@@ -227,3 +228,13 @@ def test_segments_of_the_first_format_are_read(tmp_path: Path) -> None:
     assert [e.seq for e in Journal(tmp_path).read()] == [1, 2]
     assert catch_up(store, tmp_path) == 2
     assert Journal(tmp_path).current.name == "audit.journal.5"
+
+
+def test_a_segment_is_written_synchronously(tmp_path: Path) -> None:
+    """Each append is one write to a file opened O_DSYNC: durable when the write returns (no
+    fdatasync follows it, so without the flag an acknowledged call could be lost)."""
+    journal = Journal(tmp_path)
+    journal.append(chain_entries(0, "0" * 64, _entries(1)))
+    assert journal._fd is not None
+    assert fcntl.fcntl(journal._fd, fcntl.F_GETFL) & os.O_DSYNC == os.O_DSYNC
+    journal.close()

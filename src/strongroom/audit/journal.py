@@ -2,8 +2,11 @@
 
 With the trail in SQLite, the writer process (:mod:`strongroom.audit.writer`) numbers and
 chains each batch of entries itself and makes it durable by writing it to this file
-(``<data-dir>/audit.journal.<n>``): one ``pwrite`` and one ``fdatasync`` per batch, instead of
-a SQLite transaction with its B-tree and index pages. The entries reach the trail's tables
+(``<data-dir>/audit.journal.<n>``): one ``pwrite`` per batch to a file opened ``O_DSYNC``, so
+the write returns once the batch is on disk, instead of a SQLite transaction with its B-tree and
+index pages. (``O_DSYNC`` in place of a ``pwrite`` and an ``fdatasync``: one system call less
+per batch and a cheaper path through the kernel, +6 % Encrypt throughput with two workers in
+two interleaved A/B runs of 6 and 8 rounds on the 2-CPU VM.) The entries reach the trail's tables
 (``audit_events``, one signed digest per ingestion) in larger batches, by
 :meth:`~strongroom.audit.store.TrailStore.ingest`: the writer ingests once a few hundred
 entries or a quarter of a second have gathered, when it stops and when it starts (after a
@@ -14,9 +17,9 @@ skipped) and checks that the entries continue the hash chain.
 Segments are recycled. Once every entry of a finished segment is in the tables, the writer's
 ingestion thread turns the file into ``audit.journal.spare`` (zero-filled up to
 :data:`SPARE_BYTES`, synced), and the next segment begins as that file, written over in
-place. An ``fdatasync`` that neither grows the file nor allocates blocks flushes the data only,
-without a commit of the file system's own journal: on ext4 it takes about half the CPU and
-half the time of one after an append.
+place. A synchronous write that neither grows the file nor allocates blocks flushes the data
+only, without a commit of the file system's own journal: on ext4 it takes about half the CPU
+and half the time of one after an append.
 
 Format: a header ``b"SRJ2" || u64 segment number`` (big-endian), then one frame per batch,
 ``u32 length || u32 CRC-32 of (segment number || payload) || payload``, the payload msgpack
@@ -88,7 +91,7 @@ class Journal:
         return self.data_dir / f"{_PREFIX}{self._number}"
 
     def append(self, entries: Sequence[ChainedEntry]) -> None:
-        """Write one frame to the current segment and wait until it is on disk. On failure
+        """Write one frame to the current segment; it is on disk when this returns. On failure
         the frame is voided (or the error is raised again, and the caller must not go on
         appending)."""
         payload = _encoder.encode(entries)  # named tuples: [seq, kind, body, [columns], hash]
@@ -101,9 +104,8 @@ class Journal:
         if at == 0:
             frame = _HEADER.pack(_MAGIC, self._number) + frame
         try:
-            if os.pwrite(self._fd, frame, at) != len(frame):
+            if os.pwrite(self._fd, frame, at) != len(frame):  # O_DSYNC: durable on return
                 raise OSError("short write to the audit journal")
-            os.fdatasync(self._fd)
         except OSError:
             with contextlib.suppress(OSError):
                 os.pwrite(self._fd, bytes(_HEADER.size if at == 0 else _FRAME.size), at)
@@ -120,7 +122,7 @@ class Journal:
                 recycled = False
             else:
                 recycled = True
-        fd = os.open(self.current, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.current, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_DSYNC, 0o600)
         if recycled:
             try:
                 _sync_directory(self.data_dir)

@@ -3,7 +3,7 @@
 Every process that answers calls (the single ``serve`` process, or each of ``--workers N``)
 renders its calls' events and sends them here over a local socket; this process numbers and
 chains whatever has arrived from all of them as one batch and makes it durable — with SQLite in
-its journal (one write, one fdatasync; :mod:`strongroom.audit.journal`, ingested into the
+its journal (one synchronous write; :mod:`strongroom.audit.journal`, ingested into the
 trail's tables in larger batches by :mod:`strongroom.audit.ingest`), with PostgreSQL as one
 transaction with one signed digest — then acknowledges each frame. Keeping the writer out of
 the request processes takes the commit work, and its contention for their interpreter lock, off
