@@ -147,38 +147,26 @@ def event_from_call(
     service = call.service or _PREFIXES.get(_header(call, b"x-amz-target").rpartition(".")[0], "")
     service = service or scoped
     operation = call.operation or _header(call, b"x-amz-target").rpartition(".")[2][:128]
-    account_id = principal.account_id if principal is not None else account
-    event_id = new_event_id()
-    event: dict[str, Any] = {
-        "eventVersion": EVENT_VERSION,
-        "userIdentity": _user_identity(principal, akid),
-        "eventTime": iso_time(call.time),
-        "eventSource": source_of(service),
-        "eventName": operation or "Unknown",
-        "awsRegion": region,
-        "sourceIPAddress": call.source_ip,
-        "userAgent": _header(call, b"user-agent")[:512],
-        "requestParameters": allowed_request(service, operation, call.request),
-        "responseElements": allowed_response(service, operation, call.response),
-    }
-    if call.error is not None:
-        event["errorCode"] = call.error.code
-        event["errorMessage"] = call.error.message
-    arn = _key_arn(call, region, account_id) if service == "kms" else ""
-    resources = [{"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}] if arn else []
-    event.update(
-        requestID=call.request_id,
-        eventID=event_id,
-        readOnly=operation in READ_ONLY,
-        resources=resources,
-        eventType="AwsApiCall",
-        managementEvent=True,
-        recipientAccountId=account_id,
-        eventCategory="Management",
+    error = call.error
+    template, account_id, username = _template(
+        principal, akid, service, operation, region, account, error is not None
     )
-    username = ""
-    if principal is not None:
-        username = principal.session_name or principal.name
+    event_id = new_event_id()
+    event = template.copy()  # its keys in CloudTrail's order; the per-call ones set below
+    event["eventTime"] = iso_time(call.time)
+    event["sourceIPAddress"] = call.source_ip
+    event["userAgent"] = _header(call, b"user-agent")[:512]
+    event["requestParameters"] = allowed_request(service, operation, call.request)
+    event["responseElements"] = allowed_response(service, operation, call.response)
+    if error is not None:
+        event["errorCode"] = error.code
+        event["errorMessage"] = error.message
+    arn = _key_arn(call, region, account_id) if service == "kms" else ""
+    event["requestID"] = call.request_id
+    event["eventID"] = event_id
+    event["resources"] = (
+        [{"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}] if arn else []
+    )
     columns = Columns(
         event_id,
         call.time,
@@ -191,6 +179,50 @@ def event_from_call(
         arn,
     )
     return event, columns
+
+
+@functools.lru_cache(maxsize=4096)
+def _template(
+    principal: Principal | None,
+    akid: str,
+    service: str,
+    operation: str,
+    region: str,
+    account: str,
+    failed: bool,
+) -> tuple[dict[str, Any], str, str]:
+    """What the events of one caller's calls of one operation share: the event with every
+    key in place (the per-call ones empty), its account, and the caller's user name. Shared
+    between events and never changed: :func:`event_from_call` copies it."""
+    account_id = principal.account_id if principal is not None else account
+    event: dict[str, Any] = {
+        "eventVersion": EVENT_VERSION,
+        "userIdentity": _user_identity(principal, akid),
+        "eventTime": "",
+        "eventSource": source_of(service),
+        "eventName": operation or "Unknown",
+        "awsRegion": region,
+        "sourceIPAddress": "",
+        "userAgent": "",
+        "requestParameters": None,
+        "responseElements": None,
+    }
+    if failed:
+        event["errorCode"] = event["errorMessage"] = ""
+    event.update(
+        requestID="",
+        eventID="",
+        readOnly=operation in READ_ONLY,
+        resources=[],
+        eventType="AwsApiCall",
+        managementEvent=True,
+        recipientAccountId=account_id,
+        eventCategory="Management",
+    )
+    username = ""
+    if principal is not None:
+        username = principal.session_name or principal.name
+    return event, account_id, username
 
 
 def service_event(
