@@ -79,7 +79,9 @@ class TrailClient(CallSink):
 
     async def _record(self, kind: str, call: AuditedCall, principal: Principal | None) -> None:
         event, columns = event_from_call(call, principal, self._account)
-        conn = await self._connection()
+        conn = self._conn
+        if conn is None or conn.lost:
+            conn = await self._connection()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         if not self._pending:
