@@ -1,6 +1,8 @@
 """Benchmark Strongroom's KMS Encrypt and GenerateDataKey against moto_server, in one run.
 
-For each server (a fresh ``strongroom serve`` on a temporary data dir, then ``moto_server``),
+For each server (a fresh ``strongroom serve`` on a temporary data dir, the same with
+``--insecure-no-audit-trail`` (``sr-notrail``: SigV4 and durable storage, no audit trail), then
+``moto_server``),
 each on a free loopback port (``--pin``: server on CPU 0, wrk on CPU 1): create a key with boto3,
 pre-sign N distinct requests with botocore's SigV4Auth (service ``kms``, region us-east-1) right
 before each load (signatures are valid for the server's 5-minute clock-skew window), replay them
