@@ -154,7 +154,9 @@ class KmsAccessControl:
             decision = (ctx.principal, action, key.arn, key.policy)
             if self._kms.allowed_before(decision):
                 return
-        context = self._lazy_context(ctx, key, request, encryption_context, alias)
+        context = _LazyContext(
+            functools.partial(self._context, ctx, key, request, encryption_context, alias)
+        )
         verdict = self._decide(ctx, action, key, context, None)
         if verdict.allowed:
             if decision is not None and not context.read:
@@ -185,20 +187,10 @@ class KmsAccessControl:
         policy_text: str | None = None,
     ) -> Verdict:
         """What the key policy (or ``policy_text``) and the caller's IAM policies decide."""
-        context = self._lazy_context(ctx, key, request, encryption_context, alias)
-        return self._decide(ctx, action, key, context, policy_text)
-
-    def _lazy_context(
-        self,
-        ctx: RequestContext,
-        key: KeyRecord | None,
-        request: Mapping[str, Any],
-        encryption_context: Mapping[str, str] | None,
-        alias: str | None,
-    ) -> _LazyContext:
-        return _LazyContext(
+        context = _LazyContext(
             functools.partial(self._context, ctx, key, request, encryption_context, alias)
         )
+        return self._decide(ctx, action, key, context, policy_text)
 
     def _decide(
         self,
