@@ -128,7 +128,6 @@ class EdgeProtocol(asyncio.Protocol):
         self._queue: collections.deque[_Request] = collections.deque()
         self._busy = False  # a request is being answered
         self._closing = False  # answer what is queued, then close
-        self._eof = False
         self._read_paused = False
         self._write_paused = False
         self._last_active = 0.0
@@ -188,7 +187,7 @@ class EdgeProtocol(asyncio.Protocol):
 
     def eof_received(self) -> bool | None:
         if (self._busy or self._queue) and self._in_head:
-            self._eof = self._closing = True
+            self._closing = True
             return True  # keep the transport open for the answers
         return None  # nothing to answer, or a request cut short: close now
 
