@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
+from strongroom.audit.writer import WRITER_NICE
 from tests.audit.conftest import audit_cli
 from tests.conftest import running_server
 
@@ -71,3 +74,41 @@ def test_writer_exits_when_serve_is_killed(tmp_path: Path) -> None:
         if _alive(writer):  # do not leave it behind if the assertion fails
             os.kill(writer, signal.SIGKILL)
             pytest.fail("the trail writer outlived its serve")
+
+
+def _nice(pid: int, tid: int) -> int:
+    """A thread's niceness, from /proc (field 19 of its stat line)."""
+    stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+    return int(stat.rsplit(")", 1)[1].split()[16])
+
+
+def _may_raise_priority() -> bool:
+    probe = subprocess.run(
+        [sys.executable, "-c", "import os; os.setpriority(os.PRIO_PROCESS, 0, -10)"],
+        capture_output=True,
+        check=False,
+    )
+    return probe.returncode == 0
+
+
+def test_writer_commits_at_a_raised_priority_and_ingests_at_serves(tmp_path: Path) -> None:
+    if not Path("/proc/self/task").is_dir():
+        pytest.skip("needs /proc to read thread priorities")
+    data = tmp_path / "data"
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    with running_server(data) as server:
+        kms = server.client()
+        key = kms.create_key()["KeyMetadata"]["KeyId"]
+        writer = _writer_pid(data)
+        deadline = time.monotonic() + 10
+        threads: list[int] = []
+        while len(threads) < 2 and time.monotonic() < deadline:  # the ingestion thread starts
+            kms.encrypt(KeyId=key, Plaintext=b"x")  # with the first ingestion
+            time.sleep(0.3)
+            threads = sorted(int(t) for t in os.listdir(f"/proc/{writer}/task"))
+        assert len(threads) >= 2, "the writer never started its ingestion thread"
+        expected = min(base, WRITER_NICE) if _may_raise_priority() else base
+        assert _nice(writer, writer) == expected  # the thread that commits and acknowledges
+        for tid in threads:
+            if tid != writer:
+                assert _nice(writer, tid) == base  # background ingestion: not raised

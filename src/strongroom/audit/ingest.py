@@ -16,6 +16,7 @@ succeeds (retried once a second); the writer refuses batches meanwhile (fail-clo
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -34,6 +35,16 @@ INGEST_SECONDS = 0.25
 _RETRY_SECONDS = 1.0
 
 
+def _set_nice(nice: int | None) -> None:
+    """The ingestion thread's niceness (a thread inherits its creator's; lowering a thread's
+    priority back is always permitted)."""
+    if nice is not None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, 0, nice)  # on Linux: the calling thread
+        except OSError:
+            log.warning("the trail's ingestion thread cannot take niceness %d", nice)
+
+
 class Ingester:
     """The writer's ingestion schedule and thread."""
 
@@ -43,12 +54,15 @@ class Ingester:
         journal: Journal,
         seconds: float = INGEST_SECONDS,
         entries: int = INGEST_ENTRIES,
+        thread_nice: int | None = None,
     ) -> None:
         self.journal = journal
         self._store = store
         self._seconds = seconds
         self._entries = entries
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="trail-ingest")
+        self._pool = ThreadPoolExecutor(
+            1, thread_name_prefix="trail-ingest", initializer=_set_nice, initargs=(thread_nice,)
+        )
         self._running: Future[bool] | None = None
         self._backlog: list[ChainedEntry] = []  # appended, not yet handed to an ingestion
         self._since = 0.0  # when the oldest of them was appended
