@@ -407,6 +407,11 @@ def test_header_whitespace_is_trimmed_and_collapsed() -> None:
     assert verify(req.with_header(b"x-spaced", b"a b c")).access_key_id == AKID
     assert verify(req.with_header(b"x-spaced", b"\ta\t\tb  c")).access_key_id == AKID
     expect(req.with_header(b"x-spaced", b"a bc"), INVALID, MISMATCH)
+    # the same again past the length up to which canonical lines are cached
+    long = "  " + "w  x " * 200 + " "
+    req = sign(headers={**KMS_HEADERS, "X-Spaced": long})
+    assert verify(req.with_header(b"x-spaced", (" ".join(long.split())).encode())).region
+    expect(req.with_header(b"x-spaced", long.replace("x", "y", 1).encode()), INVALID, MISMATCH)
 
 
 def test_signed_header_missing_from_request() -> None:

@@ -232,7 +232,7 @@ def _canonical_headers(names: list[str], headers: dict[str, list[str]]) -> str:
             raise _invalid()
         lines.append(
             _canonical_line(name, values[0])
-            if len(values) == 1
+            if len(values) == 1 and len(values[0]) <= 512  # the cache holds at most ~0.5 MB
             else name + ":" + ",".join(" ".join(value.split()) for value in values)
         )
     return "\n".join(lines)
