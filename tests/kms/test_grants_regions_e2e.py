@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.kms.test_access_e2e import Env, User, access_env, denied, fails
+from tests.kms.access_support import Env, User, access_env, denied, fails
 
 WEST = "eu-west-1"
 

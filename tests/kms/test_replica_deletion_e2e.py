@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.conftest import error_code, running_server
-from tests.kms.test_access_e2e import Env, identity
+from tests.kms.access_support import Env, identity
 
 DAY = 86_400
 WEST = "eu-west-1"

@@ -1,0 +1,126 @@
+"""End to end: cross-account use of KMS keys, through boto3 against a real ``serve``.
+
+The AWS-documented examples (KMS Developer Guide: a key policy and an identity policy are both
+needed across accounts, aliases and listings stay per account, and a grant to another account's
+principal) as black-box tests.
+
+One fresh server per module (started with ``--clock-offset-file`` so that a session can be made to
+expire), so listings are exact; the server, its identities and the helpers are in
+:mod:`tests.kms.access_support`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import ACCOUNT, REGION
+from tests.kms.access_support import (
+    ACCOUNT_B,
+    ACCOUNT_C,
+    ALLOW_ALL,
+    Env,
+    access_env,
+    allow,
+    denial,
+    denied,
+    fails,
+    identity,
+    no_identity,
+    no_resource,
+)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with access_env(tmp_path_factory.mktemp("access")) as environment:
+        yield environment
+
+
+# --- cross-account -----------------------------------------------------------------------------
+
+
+def test_cross_account_needs_both_policies(env: Env) -> None:
+    shared = env.key(
+        allow(
+            f"arn:aws:iam::{ACCOUNT_B}:root",
+            ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey"],
+        )
+    )
+    closed = env.key()
+    b_all = env.user("b-all", ALLOW_ALL, account=ACCOUNT_B)
+    b_none = env.user("b-none", account=ACCOUNT_B)
+    b_one = env.user(
+        "b-one",
+        identity({"Effect": "Allow", "Action": "kms:Encrypt", "Resource": shared["Arn"]}),
+        account=ACCOUNT_B,
+    )
+    kms = b_all.client()
+    out = kms.encrypt(KeyId=shared["Arn"], Plaintext=b"from B")
+    assert out["KeyId"] == shared["Arn"]
+    assert kms.decrypt(CiphertextBlob=out["CiphertextBlob"])["Plaintext"] == b"from B"
+    assert env.admin.decrypt(CiphertextBlob=out["CiphertextBlob"])["Plaintext"] == b"from B"
+    assert kms.describe_key(KeyId=shared["Arn"])["KeyMetadata"]["AWSAccountId"] == ACCOUNT
+    kms.generate_data_key(KeyId=shared["Arn"], KeySpec="AES_256")
+    # only what A's key policy gives B
+    assert denied(lambda: kms.schedule_key_deletion(KeyId=shared["Arn"])) == denial(
+        b_all.arn, "ScheduleKeyDeletion", shared["Arn"], no_resource("ScheduleKeyDeletion")
+    )
+    # B's identity policy alone does not suffice ...
+    assert denied(lambda: kms.encrypt(KeyId=closed["Arn"], Plaintext=b"x")) == denial(
+        b_all.arn, "Encrypt", closed["Arn"], no_resource("Encrypt")
+    )
+    # ... nor does A's key policy alone
+    assert denied(lambda: b_none.client().encrypt(KeyId=shared["Arn"], Plaintext=b"x")) == denial(
+        b_none.arn, "Encrypt", shared["Arn"], no_identity("Encrypt")
+    )
+    one = b_one.client()
+    one.encrypt(KeyId=shared["Arn"], Plaintext=b"x")
+    assert denied(lambda: one.decrypt(CiphertextBlob=out["CiphertextBlob"])) == denial(
+        b_one.arn, "Decrypt", shared["Arn"], no_identity("Decrypt")
+    )
+    # a bare key id is looked up in the caller's own account
+    code, message = fails(lambda: kms.encrypt(KeyId=shared["KeyId"], Plaintext=b"x"))
+    assert (code, message) == (
+        "NotFoundException",
+        f"Key 'arn:aws:kms:{REGION}:{ACCOUNT_B}:key/{shared['KeyId']}' does not exist",
+    )
+
+
+def test_cross_account_aliases_and_listings(env: Env) -> None:
+    shared = env.key(allow(f"arn:aws:iam::{ACCOUNT_B}:root", ["kms:Encrypt", "kms:DescribeKey"]))
+    env.admin.create_alias(AliasName="alias/shared-a", TargetKeyId=shared["KeyId"])
+    user = env.user("b-alias", ALLOW_ALL, account=ACCOUNT_B)
+    kms = user.client()
+    code, message = fails(lambda: kms.encrypt(KeyId="alias/shared-a", Plaintext=b"x"))
+    assert (code, message) == (
+        "NotFoundException",
+        f"Alias arn:aws:kms:{REGION}:{ACCOUNT_B}:alias/shared-a is not found.",
+    )
+    code, _ = fails(lambda: kms.create_alias(AliasName="alias/mine", TargetKeyId=shared["Arn"]))
+    assert code == "NotFoundException"
+    assert all(a["AliasName"] != "alias/shared-a" for a in kms.list_aliases()["Aliases"])
+    # (the alias ARN names A's alias explicitly: that works across accounts, as in AWS)
+    alias_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/shared-a"
+    assert kms.encrypt(KeyId=alias_arn, Plaintext=b"x")["KeyId"] == shared["Arn"]
+
+    c_user = env.user("c-all", ALLOW_ALL, account=ACCOUNT_C)
+    c_kms = c_user.client()
+    made = {c_kms.create_key()["KeyMetadata"]["KeyId"] for _ in range(2)}
+    listed = c_kms.list_keys()["Keys"]
+    assert {k["KeyId"] for k in listed} == made
+    assert all(f":{ACCOUNT_C}:key/" in k["KeyArn"] for k in listed)
+    a_keys = env.admin.list_keys(Limit=1000)["Keys"]
+    assert not made & {k["KeyId"] for k in a_keys}
+    assert shared["KeyId"] in {k["KeyId"] for k in a_keys}
+    assert all(f":{ACCOUNT}:key/" in k["KeyArn"] for k in a_keys)
+
+
+def test_cross_account_grant(env: Env) -> None:
+    key = env.key()
+    b_user = env.user("b-grantee", account=ACCOUNT_B)  # no identity policy at all
+    kms = b_user.client()
+    denied(lambda: kms.encrypt(KeyId=key["Arn"], Plaintext=b"x"))
+    env.admin.create_grant(KeyId=key["KeyId"], GranteePrincipal=b_user.arn, Operations=["Encrypt"])
+    assert kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")["KeyId"] == key["Arn"]
