@@ -1,55 +1,30 @@
-"""End to end: aliases and tags (issue 2) against a real ``strongroom serve``.
+"""End to end: aliases (issue 2) against a real ``strongroom serve``.
 
 CreateAlias, UpdateAlias, DeleteAlias, ListAliases with AWS's alias rules (reference/kms-api.md
-§3.11); TagResource, UntagResource, ListResourceTags with AWS's tag limits (§3.12); and the
-scheduler deleting a key with its aliases once its waiting period has passed.
+§3.11): names, the reserved ``alias/aws/`` prefix, duplicates, targets (never an alias, never a
+key pending deletion), pagination, and one namespace per region.
+
+The helpers are in :mod:`tests.kms.aliases_tags_support`.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.conftest import ACCOUNT, REGION, Server, error_code, running_server
-
-
-def key_arn(key_id: str, region: str = REGION) -> str:
-    return f"arn:aws:kms:{region}:{ACCOUNT}:key/{key_id}"
-
-
-def alias_arn(name: str, region: str = REGION) -> str:
-    return f"arn:aws:kms:{region}:{ACCOUNT}:{name}"
-
-
-def unique_alias(prefix: str = "e2e") -> str:
-    return f"alias/{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def fails(call: Callable[[], Any]) -> tuple[str, str]:
-    """Run a call that must fail; its (error code, message)."""
-    with pytest.raises(ClientError) as excinfo:
-        call()
-    return error_code(excinfo), str(excinfo.value.response["Error"]["Message"])
-
-
-def aliases_of(kms: Any, key_id: str) -> dict[str, dict[str, Any]]:
-    return {a["AliasName"]: a for a in kms.list_aliases(KeyId=key_id, Limit=100)["Aliases"]}
-
-
-def all_aliases(kms: Any) -> dict[str, dict[str, Any]]:
-    pages = kms.get_paginator("list_aliases").paginate()
-    return {a["AliasName"]: a for page in pages for a in page["Aliases"]}
-
-
-def tags_of(kms: Any, key_id: str) -> dict[str, str]:
-    return {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}
+from tests.conftest import Server
+from tests.kms.aliases_tags_support import (
+    alias_arn,
+    aliases_of,
+    all_aliases,
+    fails,
+    key_arn,
+    unique_alias,
+)
 
 
 @pytest.fixture
@@ -321,199 +296,3 @@ def test_alias_namespace_is_per_region(server: Server, kms: Any, key_id: str) ->
         lambda: west.create_alias(AliasName=unique_alias(), TargetKeyId=key_arn(key_id))
     )
     assert code == "NotFoundException"
-
-
-# -- TagResource, UntagResource, ListResourceTags --------------------------------------------
-
-
-def test_tag_overwrite_empty_value_and_untag(kms: Any, key_id: str) -> None:
-    kms.tag_resource(
-        KeyId=key_id,
-        Tags=[{"TagKey": "env", "TagValue": "test"}, {"TagKey": "Owner", "TagValue": "ops"}],
-    )
-    assert tags_of(kms, key_id) == {"env": "test", "Owner": "ops"}
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "env", "TagValue": "prod"}])
-    kms.tag_resource(KeyId=key_arn(key_id), Tags=[{"TagKey": "empty", "TagValue": ""}])
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "owner", "TagValue": "other"}])  # case
-    assert tags_of(kms, key_id) == {"env": "prod", "Owner": "ops", "empty": "", "owner": "other"}
-    kms.untag_resource(KeyId=key_id, TagKeys=["env", "not-there"])
-    kms.untag_resource(KeyId=key_arn(key_id), TagKeys=["absent"])
-    assert tags_of(kms, key_id) == {"Owner": "ops", "empty": "", "owner": "other"}
-
-
-def test_tag_limits(kms: Any, key_id: str) -> None:
-    kms.tag_resource(
-        KeyId=key_id, Tags=[{"TagKey": f"t{i:02d}", "TagValue": str(i)} for i in range(50)]
-    )
-    assert len(tags_of(kms, key_id)) == 50
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "t00", "TagValue": "overwrite ok"}])
-    code, _ = fails(
-        lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "t50", "TagValue": "x"}])
-    )
-    assert code == "LimitExceededException"
-    tags = tags_of(kms, key_id)
-    assert len(tags) == 50
-    assert tags["t00"] == "overwrite ok"
-    assert "t50" not in tags
-
-
-def test_tag_key_and_value_lengths(kms: Any, key_id: str) -> None:
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "k" * 128, "TagValue": "v" * 256}])
-    code, message = fails(
-        lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "k" * 129, "TagValue": "v"}])
-    )
-    assert code == "ValidationException"
-    assert message == (
-        f"1 validation error detected: Value '{'k' * 129}' at 'tags.1.member.tagKey' failed to "
-        "satisfy constraint: Member must have length less than or equal to 128"
-    )
-    code, message = fails(
-        lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "k", "TagValue": "v" * 257}])
-    )
-    assert code == "ValidationException"
-    assert "at 'tags.1.member.tagValue' failed to satisfy constraint" in message
-    assert tags_of(kms, key_id) == {"k" * 128: "v" * 256}
-
-
-def test_reserved_tag_prefix(kms: Any, key_id: str) -> None:
-    code, _ = fails(
-        lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "aws:cost", "TagValue": "x"}])
-    )
-    assert code == "TagException"
-    assert tags_of(kms, key_id) == {}
-
-
-def test_list_resource_tags_pagination(kms: Any, key_id: str) -> None:
-    expected = {f"page{i}": f"v{i}" for i in range(5)}
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": k, "TagValue": v} for k, v in expected.items()])
-    pages, marker = [], None
-    while True:
-        page = kms.list_resource_tags(
-            KeyId=key_id, Limit=2, **({"Marker": marker} if marker else {})
-        )
-        pages.append(page)
-        if not page["Truncated"]:
-            assert "NextMarker" not in page
-            break
-        marker = page["NextMarker"]
-    assert [len(p["Tags"]) for p in pages] == [2, 2, 1]
-    assert {t["TagKey"]: t["TagValue"] for p in pages for t in p["Tags"]} == expected
-    for _ in range(2):  # the listing below needs two aliases, whichever tests ran before
-        kms.create_alias(AliasName=unique_alias("marker"), TargetKeyId=key_id)
-    aliases_marker = kms.list_aliases(Limit=1)["NextMarker"]  # a marker of another listing
-    for bad in ("zzz", "!!", "Z2FyYmFnZQ==", aliases_marker):
-        code, _ = fails(lambda m=bad: kms.list_resource_tags(KeyId=key_id, Marker=m))
-        assert code == "InvalidMarkerException", bad
-
-
-def test_tags_of_unknown_key(kms: Any) -> None:
-    unknown = str(uuid.uuid4())
-    expected = ("NotFoundException", f"Key '{key_arn(unknown)}' does not exist")
-    assert fails(lambda: kms.list_resource_tags(KeyId=unknown)) == expected
-    assert (
-        fails(lambda: kms.tag_resource(KeyId=unknown, Tags=[{"TagKey": "a", "TagValue": "b"}]))
-        == expected
-    )
-    assert fails(lambda: kms.untag_resource(KeyId=unknown, TagKeys=["a"])) == expected
-
-
-def test_tagging_key_pending_deletion_is_refused(kms: Any, key_id: str) -> None:
-    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "keep", "TagValue": "1"}])
-    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
-    refusal = ("KMSInvalidStateException", f"{key_arn(key_id)} is pending deletion.")
-    assert (
-        fails(lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "a", "TagValue": "b"}]))
-        == refusal
-    )
-    assert fails(lambda: kms.untag_resource(KeyId=key_id, TagKeys=["keep"])) == refusal
-    assert tags_of(kms, key_id) == {"keep": "1"}  # listing still works
-
-
-# -- Deletion by the scheduler ---------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def clock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path]]:
-    base = tmp_path_factory.mktemp("clock")
-    offset = base / "clock-offset"
-    offset.write_text("0")
-    with running_server(
-        base / "d", "--scheduler-interval", "0.2", "--clock-offset-file", str(offset)
-    ) as srv:
-        yield srv, offset
-
-
-def _wait_until_gone(kms: Any, key_id: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            kms.describe_key(KeyId=key_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "NotFoundException":
-                return
-            raise
-        time.sleep(0.1)
-    raise AssertionError(f"key {key_id} was not deleted within {timeout}s")
-
-
-def test_scheduler_deletes_due_keys_with_their_aliases(
-    clock_server: tuple[Server, Path],
-) -> None:
-    server, offset = clock_server
-    kms = server.client()
-    doomed = kms.create_key(Description="doomed")["KeyMetadata"]["KeyId"]
-    spared = kms.create_key(Description="spared")["KeyMetadata"]["KeyId"]
-    later = kms.create_key(Description="later")["KeyMetadata"]["KeyId"]
-    doomed_aliases = {"alias/doomed-a", "alias/doomed-b"}
-    for name in doomed_aliases:
-        kms.create_alias(AliasName=name, TargetKeyId=doomed)
-    kms.create_alias(AliasName="alias/spared", TargetKeyId=spared)
-    kms.tag_resource(KeyId=doomed, Tags=[{"TagKey": "t", "TagValue": "v"}])
-    blob = kms.encrypt(KeyId=doomed, Plaintext=b"gone")["CiphertextBlob"]
-    kms.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7)
-    kms.schedule_key_deletion(KeyId=later, PendingWindowInDays=30)
-
-    time.sleep(0.6)  # several scheduler passes: nothing is due yet
-    assert kms.describe_key(KeyId=doomed)["KeyMetadata"]["KeyState"] == "PendingDeletion"
-
-    offset.write_text(str(8 * 86400))
-    _wait_until_gone(kms, doomed)
-
-    arn = key_arn(doomed)
-    not_found = ("NotFoundException", f"Key '{arn}' does not exist")
-    assert fails(lambda: kms.describe_key(KeyId=doomed)) == not_found
-    assert fails(lambda: kms.describe_key(KeyId=arn)) == not_found
-    assert fails(lambda: kms.encrypt(KeyId=doomed, Plaintext=b"x")) == not_found
-    assert fails(lambda: kms.decrypt(CiphertextBlob=blob, KeyId=arn)) == not_found
-    assert fails(lambda: kms.cancel_key_deletion(KeyId=doomed)) == not_found
-    assert fails(lambda: kms.list_resource_tags(KeyId=doomed)) == not_found
-    assert fails(lambda: kms.get_key_policy(KeyId=doomed, PolicyName="default")) == not_found
-    code, _ = fails(lambda: kms.decrypt(CiphertextBlob=blob))
-    assert code in {"NotFoundException", "InvalidCiphertextException"}
-    for name in doomed_aliases:
-        assert fails(lambda n=name: kms.describe_key(KeyId=n)) == (
-            "NotFoundException",
-            f"Alias {alias_arn(name)} is not found.",
-        )
-    remaining = all_aliases(kms)
-    assert not doomed_aliases & set(remaining)
-    assert remaining["alias/spared"]["TargetKeyId"] == spared
-    listed = {k["KeyId"] for k in kms.list_keys()["Keys"]}
-    assert doomed not in listed
-    assert {spared, later} <= listed
-    # the 30-day key is not due at +8 days, and the freed alias name can be reused
-    assert kms.describe_key(KeyId=later)["KeyMetadata"]["KeyState"] == "PendingDeletion"
-    kms.create_alias(AliasName="alias/doomed-a", TargetKeyId=spared)
-    assert kms.describe_key(KeyId="alias/doomed-a")["KeyMetadata"]["KeyId"] == spared
-
-
-def test_cancelled_deletion_is_not_carried_out(clock_server: tuple[Server, Path]) -> None:
-    server, offset = clock_server
-    kms = server.client()
-    base = float(offset.read_text())
-    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
-    kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)
-    kms.cancel_key_deletion(KeyId=key_id)
-    offset.write_text(str(base + 8 * 86400))
-    time.sleep(0.8)  # four scheduler passes past the old deletion date
-    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
