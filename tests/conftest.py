@@ -18,6 +18,18 @@ import boto3
 import pytest
 from botocore.config import Config as BotoConfig
 
+# the helpers that several test modules share assert too: rewrite them as pytest does test
+# modules, so that a failing assert in a helper shows its values (before any test imports them)
+pytest.register_assert_rewrite(
+    "tests.api.shapes_support",
+    "tests.api.sigv4_support",
+    "tests.iam._support",
+    "tests.kms.access_support",
+    "tests.kms.aliases_tags_support",
+    "tests.kms.keys_support",
+    "tests.storage.contract_support",
+)
+
 VENV_BIN = Path(sys.executable).parent
 STRONGROOM = str(VENV_BIN / "strongroom")
 AWS_CLI = str(VENV_BIN / "aws")
