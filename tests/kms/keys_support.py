@@ -1,4 +1,5 @@
-"""Shared by the key lifecycle end-to-end tests (``tests/kms/test_keys_*_e2e.py``).
+"""Shared by the key lifecycle end-to-end tests (``tests/kms/test_keys_*_e2e.py``; the alias,
+tag and scheduled-deletion tests take the ARNs, alias names and ``fails`` from here too).
 
 AWS's default key policy text, key and alias ARNs, unique alias names, the (code, message) of a
 call that must fail, and a client of a new user in another account (made through
@@ -42,8 +43,8 @@ def alias_arn(name: str, region: str = REGION, account: str = ACCOUNT) -> str:
     return f"arn:aws:kms:{region}:{account}:{name}"
 
 
-def unique_alias() -> str:
-    return f"alias/e2e-{uuid.uuid4().hex[:12]}"
+def unique_alias(prefix: str = "e2e") -> str:
+    return f"alias/{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def fails(call: Callable[[], Any]) -> tuple[str, str]:
