@@ -318,3 +318,58 @@ def test_malformed_http_is_a_400_and_closes() -> None:
     assert received.startswith(b"HTTP/1.1 400 Bad Request\r\n")
     assert received.endswith(b"Invalid HTTP request received.")
     assert edge.seen == []
+
+
+class _Waiting(_Echo):
+    """An edge that waits before answering: a bare yield, a future another callback settles,
+    a worker thread; or (``odd``) an awaitable that yields something other than a future."""
+
+    def __init__(self, odd: bool = False) -> None:
+        super().__init__()
+        self.odd = odd
+
+    async def answer(
+        self, method: str, path: bytes, query: bytes, headers: Headers, client: str,
+        body: bytes | None,
+    ) -> Answer:  # fmt: skip
+        loop = asyncio.get_running_loop()
+        if self.odd:
+            self.odd = False
+            await _Odd()
+        await asyncio.sleep(0)
+        settled: asyncio.Future[int] = loop.create_future()
+        loop.call_later(0.01, settled.set_result, 7)
+        assert await settled == 7
+        assert await loop.run_in_executor(None, sum, [1, 2]) == 3
+        return await super().answer(method, path, query, headers, client, body)
+
+
+class _Odd:
+    def __await__(self) -> Any:
+        yield 42
+
+
+def test_an_answer_that_waits_is_resumed_and_answered_in_order() -> None:
+    edge = _Waiting()
+
+    async def script(client: Client, _: socket.socket) -> bytes:
+        return await client(POST % (1, b"a") + POST % (2, b"bb"), _count(2))
+
+    writes, received = _serve(edge, script)
+    assert len(writes) == 2
+    answers = _answers(received)
+    assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK"] * 2
+    assert [json.loads(body)["body"] for _, _, body in answers] == [1, 2]
+
+
+def test_an_answer_awaiting_something_not_a_future_is_a_500_and_the_connection_goes_on() -> None:
+    edge = _Waiting(odd=True)
+
+    async def script(client: Client, _: socket.socket) -> bytes:
+        first = await client(POST % (1, b"a"), _count(1))
+        return first + await client(POST % (1, b"b"), _count(1))
+
+    _, received = _serve(edge, script)
+    answers = _answers(received)
+    assert answers[0][0] == b"HTTP/1.1 500 Internal Server Error"
+    assert answers[1][0] == b"HTTP/1.1 200 OK"

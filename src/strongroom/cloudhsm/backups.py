@@ -127,7 +127,10 @@ class BackupKeeper:
         now = self.control.now()
         mine = self.all(None, cluster.cluster_id)
         ready = [b for b in mine if b.state == READY]
-        daily = not ready or ready[-1].created <= now - DAY
+        # the daily schedule counts from the newest backup taken, also when it is pending
+        # deletion: deleting it does not make the next one due at once
+        taken = [b.created for b in mine if b.state in (READY, PENDING_DELETION)]
+        daily = not taken or max(taken) <= now - DAY
         if (cluster.backup_due or daily) and self.take(cluster, cluster.backup_due or "daily"):
             ready = [b for b in self.all(None, cluster.cluster_id) if b.state == READY]
         limit = now - cluster.retention_days * DAY
@@ -138,9 +141,11 @@ class BackupKeeper:
                 log.info("backup %s of %s purged by its retention policy", old.backup_id,
                          cluster.cluster_id)  # fmt: skip
 
-    def sweep(self) -> None:
-        """Every backup: copies become READY; expired deletions become DELETED."""
+    def sweep(self) -> bool:
+        """Every backup: copies become READY; expired deletions become DELETED. Whether a
+        backup is left waiting for its deletion."""
         now = self.control.now()
+        waiting = False
         for b in self.all():
             if b.state == CREATE_IN_PROGRESS:
                 b.state = READY
@@ -148,6 +153,9 @@ class BackupKeeper:
             elif b.state == PENDING_DELETION and b.delete_ts is not None and b.delete_ts <= now:
                 b.state = DELETED
                 self.save(b)
+            elif b.state == PENDING_DELETION:
+                waiting = True
+        return waiting
 
     def take(self, cluster: Cluster, reason: str) -> bool:
         """A backup of the cluster from a live member; False if none can be taken now."""
