@@ -26,9 +26,8 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import functools
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
@@ -277,33 +276,7 @@ class EdgeProtocol(asyncio.Protocol):
                 self._pause_reading()
         elif not self._closing:
             self._busy = True
-            self._step(self._answer(request))
-
-    def _step(
-        self,
-        coro: Coroutine[Any, Any, None],
-        _done: object = None,
-        error: BaseException | None = None,
-    ) -> None:
-        """Run the answering coroutine up to its next wait, here and now, and resume it when
-        what it waits for is done: what an asyncio Task does, without a Task. A Task would
-        first wait a turn of the loop and cost ~10 k instructions more per request (its
-        creation, scheduling and registry; callgrind, bench/kms_instructions.py); a call
-        answered without waiting (the trail off) needs none. The answer waits only on futures
-        (the trail's acknowledgement, a worker thread); nothing on this path asks for the
-        current task or sets context variables."""
-        try:
-            waited = coro.send(None) if error is None else coro.throw(error)
-        except StopIteration:
-            return
-        if waited is None:  # a bare yield: go on at the next turn
-            self._loop.call_soon(self._step, coro)
-        elif asyncio.isfuture(waited):
-            waited._asyncio_future_blocking = False
-            waited.add_done_callback(functools.partial(self._step, coro))
-        else:  # as a Task does: the awaiting code gets the error (the answer is a 500)
-            failure = RuntimeError(f"an answer awaited {type(waited).__name__}, not a future")
-            self._loop.call_soon(self._step, coro, None, failure)
+            self._loop.create_task(self._answer(request))
 
     async def _answer(self, request: _Request) -> None:
         while True:
