@@ -13,6 +13,10 @@ requests per CPU-second of the server's processes with raw signatures per CPU-se
 client's share left out). Goal: RSA_2048 at least 0.8 of raw.
 
     .venv/bin/python bench/kms_sign_bench.py [--duration 6] [--rounds 3] [--workers 2] [--pin]
+                                             [--no-trail]
+
+``--no-trail`` serves with ``--insecure-no-audit-trail``: not the goal's terms (the default
+server keeps its trail), but it shows how much of the gap the trail accounts for.
 """
 
 from __future__ import annotations
@@ -133,6 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--signed", type=int, default=2000, help="distinct signed requests")
     parser.add_argument("--pin", action="store_true", help="server on CPU 0, wrk on CPU 1")
+    parser.add_argument(
+        "--no-trail",
+        action="store_true",
+        help="serve with --insecure-no-audit-trail (how much of the gap is the trail's)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 120 or not 1 <= args.workers <= 16 or not 1 <= args.rounds <= 20:
         parser.error("--duration must be 1..120, --workers 1..16 and --rounds 1..20")
@@ -146,7 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     rounds: dict[str, list[Round]] = {spec: [] for spec in CASES}
     with tempfile.TemporaryDirectory(prefix="kms-sign-bench-") as tmp:
         workdir = Path(tmp)
-        with kb.strongroom(settings, workdir / "serve.log") as server:
+        extra = ("--insecure-no-audit-trail",) if args.no_trail else ()
+        with kb.strongroom(settings, workdir / "serve.log", extra=extra) as server:
             keys = {spec: create_key(server, spec) for spec in CASES}
             for spec in CASES:
                 run_load(server, spec, keys[spec], settings, 2, workdir)  # warm-up
@@ -156,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                     load = run_load(server, spec, keys[spec], settings, args.duration, workdir)
                     raw, raw_per_cpu = raw_rate(spec, args.workers, args.duration)
                     rounds[spec].append(Round(load, raw, raw_per_cpu))
-    print(f"Sign via strongroom serve --workers {args.workers} (wrk -t{args.threads} "
+    trail = " --insecure-no-audit-trail" if args.no_trail else ""
+    print(f"Sign via strongroom serve --workers {args.workers}{trail} (wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration}s) vs raw cryptography in {args.workers} "
           f"processes, {args.rounds} alternating rounds; "
           f"{'; '.join(settings.notes) or 'no pinning'}")  # fmt: skip
