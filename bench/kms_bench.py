@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -432,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     wrk_binary()
     settings = make_settings(args)
-    servers = {
+    servers: dict[str, Callable[[Settings, Path], contextlib.AbstractContextManager[Server]]] = {
         "strongroom": strongroom,
         NO_TRAIL: functools.partial(
             strongroom, name=NO_TRAIL, extra=("--insecure-no-audit-trail",)

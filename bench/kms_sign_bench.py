@@ -39,6 +39,7 @@ import kms_bench as kb
 from botocore.config import Config as BotoConfig
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from kms_report import LoadResult
 
 CASES = {"RSA_2048": "RSASSA_PKCS1_V1_5_SHA_256", "ECC_NIST_P256": "ECDSA_SHA_256"}
 
@@ -70,14 +71,14 @@ def sign_requests(server: kb.Server, key_id: str, algorithm: str, count: int, pa
 class Round(NamedTuple):
     """One round of one spec: the server's load, then the raw rate right after it."""
 
-    load: kb.LoadResult
+    load: LoadResult
     raw: float
     raw_per_cpu: float
 
 
 def run_load(
     server: kb.Server, spec: str, key_id: str, settings: kb.Settings, duration: int, workdir: Path
-) -> kb.LoadResult:
+) -> LoadResult:
     reqfile = workdir / f"sign-{spec}.req"
     sign_requests(server, key_id, CASES[spec], settings.signed, reqfile)
     argv = [kb.wrk_binary(), f"-t{settings.threads}", f"-c{settings.connections}",
