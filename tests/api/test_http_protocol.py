@@ -376,3 +376,46 @@ def test_an_answer_awaiting_something_not_a_future_is_a_500_and_the_connection_g
     answers = _answers(received)
     assert answers[0][0] == b"HTTP/1.1 500 Internal Server Error"
     assert answers[1][0] == b"HTTP/1.1 200 OK"
+
+
+class _Transport(asyncio.Transport):
+    """Records writes and the close; never actually sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        assert not self.closed, "written after close"
+        self.sent.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+
+def test_answers_leave_at_the_end_of_the_turn_and_nothing_follows_a_close() -> None:
+    async def run() -> tuple[list[bytes], bool, list[bytes], bool]:
+        config = uvicorn.Config(_Echo(), lifespan="off", log_level="critical")
+        config.load()
+        protocol = EdgeProtocol(config=config, server_state=ServerState(), app_state={})
+        transport = _Transport()
+        protocol.connection_made(transport)
+        protocol._write(b"one")
+        protocol._write(b"two")
+        before = (list(transport.sent), transport.closed)
+        protocol._close()
+        protocol._write(b"three")  # after the close was asked for: dropped
+        await asyncio.sleep(0)
+        protocol.connection_lost(None)
+        return *before, transport.sent, transport.closed
+
+    sent_before, closed_before, sent, closed = asyncio.run(run())
+    assert sent_before == [] and not closed_before  # nothing goes out during the turn
+    assert sent == [b"onetwo"] and closed  # one send, then the close

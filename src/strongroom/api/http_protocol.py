@@ -333,7 +333,8 @@ class EdgeProtocol(asyncio.Protocol):
     def _write(self, data: bytes) -> None:
         """Send ``data`` at the end of this turn of the loop (see :meth:`_send_out`)."""
         transport = self._transport
-        if transport is not None and not transport.is_closing():
+        # nothing follows what was written before the connection was to close
+        if transport is not None and not transport.is_closing() and not self._close_when_sent:
             if not self._outbox:
                 self._loop.call_soon(self._send_out)
             self._outbox.append(data)
