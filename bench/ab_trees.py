@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import subprocess
 import sys
@@ -52,26 +51,19 @@ def write_requests(server: kb.Server, op: str, key_id: str, path: Path, count: i
     if op == "Sign":
         ksb.sign_requests(server, key_id, ksb.CASES["RSA_2048"], count, path)
     else:
-        bodies = (kb.request_body(op, key_id) for _ in range(count))
-        kb.write_signed(server, op, bodies, path)
+        server.key_id = key_id
+        kb.sign_requests(server, op, count, path)
 
 
-def load(server: kb.Server, requests: Path, seconds: int) -> tuple[float, float]:
+def load(
+    server: kb.Server, requests: Path, settings: kb.Settings, seconds: int
+) -> tuple[float, float]:
     """(requests/s, server CPU µs per request) of one wrk run."""
-    argv = [kb.wrk_binary(), "-t2", "-c32", f"-d{seconds}s", "--timeout", "10s", "-s",
-            str(kb.LUA), server.endpoint + "/", "--", str(requests)]  # fmt: skip
-    pid = kb.server_pid(server)
-    before = kb.tree_cpu_seconds(pid)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
-    cpu = kb.tree_cpu_seconds(pid) - before
-    line = next((x for x in done.stdout.splitlines() if x.startswith("WRK_JSON")), None)
-    if line is None:
-        raise RuntimeError(f"wrk printed no result: {done.stderr.strip()}")
-    result = json.loads(line.split(" ", 1)[1])
-    count = int(result["requests"])
-    if result.get("non2xx") or not count:
-        raise RuntimeError(f"{server.name}: {result.get('non2xx')} answers were not 2xx")
-    return count / seconds, cpu / count * 1e6
+    result = kb.replay(server, "load", requests, settings, seconds)
+    if result.non2xx or result.socket_errors or not result.requests:
+        raise RuntimeError(f"{server.name}: {result.non2xx} non-2xx, {result.socket_errors} "
+                           f"socket errors ({result.first_error})")  # fmt: skip
+    return result.rps, result.server_cpu_pct / 100 / result.rps * 1e6
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         for index, rev in enumerate(args.rev):
             source = export(rev, work / f"tree{index}")
             for trail in trails:
-                name = f"{rev}{'' if trail else ' (trail off)'}"
+                name = f"{rev}{'' if args.rev.count(rev) == 1 else f' #{index + 1}'}"
+                name += "" if trail else " (trail off)"
                 saved = os.environ.get("PYTHONPATH")
                 if source is not None:
                     os.environ["PYTHONPATH"] = source
@@ -116,12 +109,12 @@ def main(argv: list[str] | None = None) -> int:
             key = ksb.create_key(server, "RSA_2048") if args.op == "Sign" else kb.create_key(server)
             requests[name] = work / f"requests{number}"
             write_requests(server, args.op, key, requests[name], settings.signed)
-            load(server, requests[name], 2)  # warm-up
+            load(server, requests[name], settings, 2)  # warm-up
             results[name] = []
         names = list(servers)
         for number in range(args.rounds):
             for name in names if number % 2 == 0 else names[::-1]:
-                results[name].append(load(servers[name], requests[name], args.duration))
+                results[name].append(load(servers[name], requests[name], settings, args.duration))
             print(f"round {number + 1}: " + "  ".join(
                 f"{n} {results[n][-1][0]:,.0f} ({results[n][-1][1]:.0f} µs)" for n in names
             ), flush=True)  # fmt: skip

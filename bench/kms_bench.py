@@ -284,6 +284,14 @@ def run_wrk(
     """Sign fresh requests, replay them with wrk for ``duration`` seconds, and measure."""
     reqfile = workdir / f"{server.name}-{operation}.req"
     sign_requests(server, operation, settings.signed, reqfile)
+    return replay(server, operation, reqfile, settings, duration)
+
+
+def replay(
+    server: Server, operation: str, reqfile: Path, settings: Settings, duration: int
+) -> LoadResult:
+    """Replay the signed requests in ``reqfile`` with wrk for ``duration`` seconds, measuring
+    the server's, wrk's and the rest of the machine's CPU meanwhile."""
     argv = [
         wrk_binary(),
         f"-t{settings.threads}",

@@ -26,7 +26,6 @@ import base64
 import multiprocessing
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -81,21 +80,7 @@ def run_load(
 ) -> LoadResult:
     reqfile = workdir / f"sign-{spec}.req"
     sign_requests(server, key_id, CASES[spec], settings.signed, reqfile)
-    argv = [kb.wrk_binary(), f"-t{settings.threads}", f"-c{settings.connections}",
-            f"-d{duration}s", "--timeout", "10s", "-s", str(kb.LUA), server.endpoint + "/",
-            "--", str(reqfile)]  # fmt: skip
-    before_server = kb.tree_cpu_seconds(kb.server_pid(server))
-    before_machine = kb.machine_busy_seconds()
-    done = subprocess.run(
-        kb.pinned(argv, settings.wrk_cpus, settings),
-        capture_output=True,
-        text=True,
-        timeout=duration + 60,
-        check=False,
-    )
-    server_cpu = kb.tree_cpu_seconds(kb.server_pid(server)) - before_server
-    machine = kb.machine_busy_seconds() - before_machine
-    return kb.parse_wrk("strongroom", f"Sign {spec}", done, (server_cpu, 0.0, machine))
+    return kb.replay(server, f"Sign {spec}", reqfile, settings, duration)
 
 
 def _raw_worker(spec: str, duration: float) -> tuple[int, float]:
