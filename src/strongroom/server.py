@@ -272,10 +272,22 @@ def _trail(config: Config, engine: Engine, identities: IdentityStore) -> TrailSi
         log.warning("THE AUDIT TRAIL IS OFF: calls are not recorded (benchmark baseline only)")
         return None
     if config.trail_socket is not None:
-        return TrailClient(config.trail_socket, config.account_id, identities.principal)
+        return TrailClient(
+            config.trail_socket,
+            config.account_id,
+            identities.principal,
+            prompt=config.workers < usable_cpus(),
+        )
     store = TrailStore(engine, load_or_create_signer(config.data_dir))
     store.ensure_head()
     return Trail(store, config.account_id, identities.principal)
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _journal_reader(config: Config, engine: Engine) -> Callable[[], object] | None:

@@ -1,11 +1,11 @@
 """The request processes' side of the trail writer process (:mod:`strongroom.audit.writer`).
 
 A call's event is rendered on the event loop (redacted there: no plaintext leaves the process)
-and queued; one turn of the loop after the first was queued, everything queued goes to the
-writer as one frame, and the calls wait for that frame's acknowledgement. The writer commits
-whatever arrived from every process as one batch, so a response leaves only after its record is
-durable. No connection, a lost connection or a refused frame fails the waiting calls with
-:class:`TrailUnavailable`.
+and queued; at the end of that turn of the loop (``prompt``) or of the next one, everything
+queued goes to the writer as one frame, and the calls wait for that frame's acknowledgement.
+The writer commits whatever arrived from every process as one batch, so a response leaves only
+after its record is durable. No connection, a lost connection or a refused frame fails the
+waiting calls with :class:`TrailUnavailable`.
 """
 
 from __future__ import annotations
@@ -68,9 +68,16 @@ class TrailClient(CallSink):
     """The :class:`~strongroom.audit.sink.AuditSink` of ``serve``: its writer process."""
 
     def __init__(
-        self, socket_name: str, account_id: str, principal_of: Callable[[str], Principal | None]
+        self,
+        socket_name: str,
+        account_id: str,
+        principal_of: Callable[[str], Principal | None],
+        *,
+        prompt: bool = False,
     ) -> None:
         super().__init__(account_id, principal_of)
+        #: send a turn's entries at the end of that turn, not of the next (see :meth:`_flush`)
+        self._prompt = prompt
         self._address = "\0" + socket_name
         self._conn: _Acks | None = None
         self._connecting: asyncio.Lock | None = None
@@ -85,7 +92,7 @@ class TrailClient(CallSink):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
         if not self._pending:
-            loop.call_soon(self._flush_next_turn, conn)
+            loop.call_soon(self._flush if self._prompt else self._flush_next_turn, conn)
         self._pending.append((NewEntry(kind, _encoder.encode(event), columns), future))
         await future
 
@@ -116,6 +123,11 @@ class TrailClient(CallSink):
         # into the same frame. Under load that halves the frames, and with them the writer's
         # wake-ups and the acknowledgements' (cross-process wake-ups cost more CPU than the
         # rest of a frame: measured, bench/audit_bench.py); idle, it costs one empty turn.
+        # That pays where the workers fill every CPU and the writer takes its time from
+        # them. With a CPU to spare (``prompt``; serve's one process on two CPUs) the
+        # writer's work runs beside the worker, and what counts is how soon the frame is
+        # committed: Encrypt with one worker on the 2-CPU VM, +8 % and +19 % req/s sent
+        # promptly; with two workers, -6 % (bench/README.md, session 14).
         asyncio.get_running_loop().call_soon(self._flush, conn)
 
     def _flush(self, conn: _Acks) -> None:
