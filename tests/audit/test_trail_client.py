@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import socket
 import struct
 import time
@@ -39,7 +40,7 @@ def _read_frame(sock: socket.socket) -> list[str]:
 async def _one_turn_of_calls(prompt: bool, ack: bytes) -> tuple[int, list[str], list[object]]:
     """Three calls recorded in one turn: how many turns until their frame left, the request
     IDs the stand-in writer read from it, and how the calls ended once it answered ``ack``."""
-    name = f"strongroom-test-trail-{os.getpid()}-{prompt}-{ack.hex()}"
+    name = f"strongroom-test-trail-{os.getpid()}-{secrets.token_hex(6)}"
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
         listener.bind("\0" + name)
         listener.listen(1)

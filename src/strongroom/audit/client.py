@@ -126,8 +126,9 @@ class TrailClient(CallSink):
         # That pays where the workers fill every CPU and the writer takes its time from
         # them. With a CPU to spare (``prompt``; serve's one process on two CPUs) the
         # writer's work runs beside the worker, and what counts is how soon the frame is
-        # committed: Encrypt with one worker on the 2-CPU VM, +8 % and +19 % req/s sent
-        # promptly; with two workers, -6 % (bench/README.md, session 14).
+        # committed: Encrypt with one worker on the 2-CPU VM, +8 to +20 % req/s sent
+        # promptly in three side-by-side runs; with two workers, -6 % (bench/README.md,
+        # session 14).
         asyncio.get_running_loop().call_soon(self._flush, conn)
 
     def _flush(self, conn: _Acks) -> None:
