@@ -76,7 +76,7 @@ class TrailClient(CallSink):
         prompt: bool = False,
     ) -> None:
         super().__init__(account_id, principal_of)
-        #: send a turn's entries at the end of that turn, not of the next (see :meth:`_flush`)
+        #: send a turn's entries at the end of that turn, not of the next (see _flush_next_turn)
         self._prompt = prompt
         self._address = "\0" + socket_name
         self._conn: _Acks | None = None
