@@ -37,6 +37,7 @@ def test_killed_writer_fails_calls_closed_then_is_replaced(tmp_path: Path) -> No
         key = kms.create_key()["KeyMetadata"]["KeyId"]
         keys_before = kms.list_keys()["Keys"]
         first = _writer_pid(data)
+        pid_inode = (data / "audit-writer.pid").stat().st_ino
         os.kill(first, signal.SIGKILL)
         # the replacement needs a new interpreter (hundreds of ms); calls until then fail
         with pytest.raises(ClientError) as info:
@@ -54,6 +55,10 @@ def test_killed_writer_fails_calls_closed_then_is_replaced(tmp_path: Path) -> No
                 time.sleep(0.2)
         second = _writer_pid(data)
         assert second != first and _alive(second)
+        # the new PID was renamed over the old file, never written into it: a reader polling
+        # for the replacement cannot catch the file empty
+        assert (data / "audit-writer.pid").stat().st_ino != pid_inode
+        assert not list(data.glob("audit-writer.pid.*"))
         assert kms.list_keys()["Keys"] == keys_before  # the refused CreateKey had no effect
         server.stop()
         assert not _alive(second)  # serve stops its writer (by PID) when it stops

@@ -64,7 +64,10 @@ class WriterProcess:
         if line.strip() != b"ready":
             proc.wait(timeout=10)
             raise RuntimeError(f"the audit trail writer did not start (exit {proc.returncode})")
-        (self.data_dir / PID_FILE).write_text(f"{proc.pid}\n", encoding="ascii")
+        # written aside and renamed over, so that a reader never sees an empty or partial file
+        tmp = self.data_dir / f"{PID_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(f"{proc.pid}\n", encoding="ascii")
+        os.replace(tmp, self.data_dir / PID_FILE)
         if self._watchdog is None:
             self._watchdog = threading.Thread(
                 target=self._watch, name="trail-watchdog", daemon=True

@@ -75,7 +75,9 @@ class NodeSupervisor:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self._procs[proc.pid] = proc
-        (directory / "node.pid").write_text(str(proc.pid))
+        tmp = directory / f"node.pid.{os.getpid()}.tmp"  # renamed over: never read half-written
+        tmp.write_text(str(proc.pid))
+        os.replace(tmp, directory / "node.pid")
         return proc.pid
 
     def alive(self, pid: int) -> bool:
