@@ -1,26 +1,47 @@
-"""The ``strongroom`` command line."""
+"""The ``strongroom`` command line.
+
+A subcommand's module is imported only when that subcommand runs: ``serve``, ``audit``,
+``iam`` and ``status`` bring in SQLAlchemy, botocore and the whole service (~0.8 s on the
+2-CPU VM), which ``hsm-cli`` and ``hsm-node`` (every HSM node process starts through it) do
+not need. ``strongroom --help`` still imports them all, for their one-line summaries.
+"""
 
 from __future__ import annotations
+
+import importlib
 
 import click
 
 __all__ = ["main"]
 
+#: subcommand name -> (module, attribute) of its click command
+COMMANDS = {
+    "audit": ("strongroom.cli.audit", "audit"),
+    "hsm-cli": ("strongroom.hsm.cli_tool", "hsm_cli"),
+    "hsm-node": ("strongroom.hsm.cli_node", "hsm_node"),
+    "iam": ("strongroom.cli.iam", "iam"),
+    "serve": ("strongroom.cli.serve", "serve"),
+    "status": ("strongroom.cli.status", "status"),
+}
 
-@click.group()
+
+class _LazyGroup(click.Group):
+    """A group whose commands are imported by name, on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        command = getattr(importlib.import_module(target[0]), target[1])
+        if not isinstance(command, click.Command):  # pragma: no cover - a wiring mistake
+            raise TypeError(f"{target[0]}.{target[1]} is not a click command")
+        return command
+
+
+@click.group(cls=_LazyGroup)
 @click.version_option(package_name="strongroom")
 def main() -> None:
     """Strongroom: AWS KMS-compatible key management with its own HSM cluster."""
-
-
-def _register() -> None:
-    from strongroom.cli import audit, hsm, iam, serve, status
-
-    serve.register(main)
-    iam.register(main)
-    hsm.register(main)
-    audit.register(main)
-    status.register(main)
-
-
-_register()

@@ -21,7 +21,7 @@ from strongroom.crypto.audit_sign import TrailVerifier, load_or_create_signer
 from strongroom.storage.engine import open_engine
 from strongroom.storage.migrations import apply_migrations
 
-__all__ = ["register"]
+__all__ = ["audit"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -137,8 +137,3 @@ def hsm(
     """Print one HSM's collected audit log (gapless by the HSM's sequence number)."""
     for body in read_hsm_log(_engine(data_dir, database_url), cluster_id, hsm_id, from_seq):
         click.echo(body)
-
-
-def register(group: click.Group) -> None:
-    """Attach ``audit`` to the root group."""
-    group.add_command(audit)

@@ -17,7 +17,7 @@ from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
 
-__all__ = ["register"]
+__all__ = ["iam"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -270,8 +270,3 @@ def _policy_commands(kind: str) -> None:
 
 _policy_commands("user")
 _policy_commands("role")
-
-
-def register(group: click.Group) -> None:
-    """Attach ``iam`` to the root group."""
-    group.add_command(iam)

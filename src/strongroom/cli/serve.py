@@ -25,7 +25,7 @@ from strongroom.server import (
     lock_data_dir,
 )
 
-__all__ = ["register"]
+__all__ = ["serve"]
 
 
 @click.command("serve")
@@ -198,8 +198,3 @@ def _banner(config: Config) -> None:
         f"  aws kms create-key --endpoint-url {endpoint}\n",
     )
     sys.stdout.flush()
-
-
-def register(group: click.Group) -> None:
-    """Attach ``serve`` to the root group."""
-    group.add_command(serve)

@@ -26,7 +26,7 @@ from strongroom.bootstrap import PROFILE
 from strongroom.monitoring.alarms import read_states
 from strongroom.monitoring.loop import ALARM_STATES_FILE
 
-__all__ = ["register"]
+__all__ = ["status"]
 
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
@@ -165,8 +165,3 @@ def status(endpoint_url: str, data_dir: Path | None, region: str) -> None:
     except Exception as exc:  # e.g. credentials not allowed to describe
         console.print(f"[yellow]could not read: {exc}[/]")
     sys.exit(_alarms(console, metrics, data_dir))
-
-
-def register(group: click.Group) -> None:
-    """Attach ``status`` to the root group."""
-    group.add_command(status)
