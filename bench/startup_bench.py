@@ -19,6 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 from statistics import median
+from typing import Any
 
 import boto3
 import kms_bench as kb
@@ -29,27 +30,37 @@ THRESHOLD_S = 3.0  # P3, a proposal
 START_TIMEOUT_S = 60.0
 
 
-def _answering(endpoint: str, credentials: Path) -> bool:
-    """True once a signed ListKeys succeeds (False while the port or the data is not ready)."""
-    if not credentials.exists():
-        return False
-    try:
-        ak, sk = kb.read_credentials(credentials)
-    except KeyError:  # being written
-        return False
-    client = boto3.client(
-        "kms",
-        endpoint_url=endpoint,
-        region_name=kb.REGION,
-        aws_access_key_id=ak,
-        aws_secret_access_key=sk,
-        config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
-    )
-    try:
-        client.list_keys()
-    except (BotoCoreError, ClientError):
-        return False
-    return True
+class _Probe:
+    """A signed ListKeys against one endpoint, its client made once the credentials exist."""
+
+    def __init__(self, endpoint: str, credentials: Path) -> None:
+        self.endpoint = endpoint
+        self.credentials = credentials
+        self.client: Any = None
+
+    def answering(self) -> bool:
+        """True once a signed ListKeys succeeds (False while the port or the data is not
+        ready)."""
+        if self.client is None:
+            if not self.credentials.exists():
+                return False
+            try:
+                ak, sk = kb.read_credentials(self.credentials)
+            except KeyError:  # being written
+                return False
+            self.client = boto3.client(
+                "kms",
+                endpoint_url=self.endpoint,
+                region_name=kb.REGION,
+                aws_access_key_id=ak,
+                aws_secret_access_key=sk,
+                config=BotoConfig(retries={"max_attempts": 1}, connect_timeout=1, read_timeout=5),
+            )
+        try:
+            self.client.list_keys()
+        except (BotoCoreError, ClientError):
+            return False
+        return True
 
 
 def timed_start(data_dir: Path, workers: int, log: Path) -> tuple[float, float]:
@@ -57,12 +68,12 @@ def timed_start(data_dir: Path, workers: int, log: Path) -> tuple[float, float]:
     port = kb.free_port()
     argv = [str(kb.BIN / "strongroom"), "serve", "--port", str(port),
             "--data-dir", str(data_dir), "--workers", str(workers)]  # fmt: skip
-    endpoint = f"http://{kb.HOST}:{port}"
+    probe = _Probe(f"http://{kb.HOST}:{port}", data_dir / "credentials")
     start = time.monotonic()
     with log.open("ab") as out:
         proc = subprocess.Popen(argv, stdout=out, stderr=out)
     try:
-        while not _answering(endpoint, data_dir / "credentials"):
+        while not probe.answering():
             if proc.poll() is not None:
                 raise RuntimeError(f"serve exited with {proc.returncode}; see {log}")
             if time.monotonic() - start > START_TIMEOUT_S:
