@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from strongroom.audit.writer import CONFIG_ENV
+from strongroom.files import replace_text
 
 __all__ = ["WriterProcess"]
 
@@ -64,10 +65,7 @@ class WriterProcess:
         if line.strip() != b"ready":
             proc.wait(timeout=10)
             raise RuntimeError(f"the audit trail writer did not start (exit {proc.returncode})")
-        # written aside and renamed over, so that a reader never sees an empty or partial file
-        tmp = self.data_dir / f"{PID_FILE}.{os.getpid()}.tmp"
-        tmp.write_text(f"{proc.pid}\n", encoding="ascii")
-        os.replace(tmp, self.data_dir / PID_FILE)
+        replace_text(self.data_dir / PID_FILE, f"{proc.pid}\n")
         if self._watchdog is None:
             self._watchdog = threading.Thread(
                 target=self._watch, name="trail-watchdog", daemon=True

@@ -20,6 +20,8 @@ import sys
 import time
 from pathlib import Path
 
+from strongroom.files import replace_text
+
 __all__ = ["NODE_ARGS_ENV", "NodeSupervisor"]
 
 NODE_ARGS_ENV = "STRONGROOM_HSM_NODE_ARGS"
@@ -75,9 +77,7 @@ class NodeSupervisor:
         proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
         self._procs[proc.pid] = proc
-        tmp = directory / f"node.pid.{os.getpid()}.tmp"  # renamed over: never read half-written
-        tmp.write_text(str(proc.pid))
-        os.replace(tmp, directory / "node.pid")
+        replace_text(directory / "node.pid", str(proc.pid))
         return proc.pid
 
     def alive(self, pid: int) -> bool:

@@ -15,7 +15,6 @@ and ``strongroom status`` can show them.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +25,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from strongroom.files import replace_text
 from strongroom.monitoring.alarm_config import Alarm
 
 __all__ = ["ALARM", "OK", "AlarmEvaluator", "AlarmStates", "Transition", "read_states"]
@@ -55,9 +55,7 @@ def read_states(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def _write_states(path: Path, states: Mapping[str, Mapping[str, Any]]) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(states, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    replace_text(path, json.dumps(states, indent=1, sort_keys=True))
 
 
 class AlarmEvaluator:
