@@ -10,6 +10,7 @@ managementEvent, recipientAccountId, eventCategory. Parameters pass the allow-li
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import time
@@ -56,17 +57,40 @@ def _iso_second(second: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second))
 
 
-def new_event_id() -> str:
-    """A time-ordered (version 7, RFC 9562) UUID as the eventID: 48 bits of Unix milliseconds,
-    then 74 random bits. CloudTrail's eventIDs are opaque UUIDs; time-ordered ones land at the
-    right edge of the trail's ``event_id`` index instead of on a random page of it, which
-    keeps each ingestion's index writes to a few pages (``uuid.uuid4`` costs 4x more, too)."""
-    t = f"{time.time_ns() // 1_000_000:012x}"
-    h = os.urandom(10).hex()
-    return f"{t[:8]}-{t[8:]}-7{h[:3]}-{_VARIANT[h[3]]}{h[4:7]}-{h[8:]}"
+class _EventIds:
+    """Time-ordered (version 7, RFC 9562) UUIDs for eventIDs: 48 bits of Unix milliseconds, a
+    26-bit counter (RFC 9562's "fixed-length dedicated counter", in ``rand_a`` and the top of
+    ``rand_b``) and 48 bits drawn once per process. CloudTrail's eventIDs are opaque UUIDs;
+    time-ordered ones land at the right edge of the trail's ``event_id`` index instead of on a
+    random page of it, which keeps each ingestion's index writes to a few pages. Drawing the
+    random part once spares every event a ``getrandom`` system call (~1.3 µs alone, ~8 µs of
+    a loaded worker's wall time, py-spy); ``next`` on a counter is atomic, so threads never
+    share an id, and a forked child draws its own."""
+
+    def __init__(self) -> None:
+        self._reset()
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
+        self._node = os.urandom(6).hex()
+        self._counter = itertools.count(int.from_bytes(os.urandom(4), "big"))
+        self._ms = -1
+        self._prefix = ""
+
+    def next(self) -> str:
+        ms = time.time_ns() // 1_000_000
+        if ms != self._ms:  # a race between threads here only reuses a neighbouring prefix
+            t = f"{ms:012x}"
+            self._prefix = f"{t[:8]}-{t[8:]}-7"
+            self._ms = ms
+        n = next(self._counter) & 0x3FFFFFF
+        return f"{self._prefix}{n >> 14:03x}-{_VARIANT[n >> 12 & 3]}{n & 0xFFF:03x}-{self._node}"
 
 
-_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
+#: the variant (binary 10) and two bits of the counter, as the fourth group's first digit
+_VARIANT = "89ab"
+_event_ids = _EventIds()
+new_event_id = _event_ids.next
 
 
 def source_of(service: str) -> str:
