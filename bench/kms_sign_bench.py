@@ -17,18 +17,27 @@ client's share left out). Goal: RSA_2048 at least 0.8 of raw.
 
 ``--no-trail`` serves with ``--insecure-no-audit-trail``: not the goal's terms (the default
 server keeps its trail), but it shows how much of the gap the trail accounts for.
+
+``--bare`` adds a third load to every round: the same request files replayed against
+bench/bare_sign_server.py in N processes, the least a Python server on this stack does for a
+Sign (HTTP with httptools on uvloop, JSON, base64, the signature; no SigV4, authorization,
+trail or metrics). Its ratio to raw is what no Python server on the machine gets past; the
+gap between it and Strongroom's is Strongroom's own request path.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import multiprocessing
 import os
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from statistics import median
 from typing import Any, NamedTuple
@@ -68,11 +77,28 @@ def sign_requests(server: kb.Server, key_id: str, algorithm: str, count: int, pa
 
 
 class Round(NamedTuple):
-    """One round of one spec: the server's load, then the raw rate right after it."""
+    """One round of one spec: the server's load, then the raw rate right after it (and the
+    bare server's load after that, with ``--bare``)."""
 
     load: LoadResult
     raw: float
     raw_per_cpu: float
+    bare: LoadResult | None = None
+
+
+@contextlib.contextmanager
+def bare_server(spec: str, processes: int, log: Path) -> Iterator[kb.Server]:
+    """bench/bare_sign_server.py on a free port, stopped by its PID (it stops its forks)."""
+    port = kb.free_port()
+    argv = [sys.executable, str(Path(__file__).with_name("bare_sign_server.py")),
+            "--port", str(port), "--spec", spec, "--processes", str(processes)]  # fmt: skip
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out)
+    try:
+        kb.wait_for_port(proc, port, log)
+        yield kb.Server(f"bare-{spec}", proc, port, "", "")
+    finally:
+        kb.stop(proc)
 
 
 def run_load(
@@ -81,6 +107,13 @@ def run_load(
     reqfile = workdir / f"sign-{spec}.req"
     sign_requests(server, key_id, CASES[spec], settings.signed, reqfile)
     return kb.replay(server, f"Sign {spec}", reqfile, settings, duration)
+
+
+def bare_load(
+    bare: kb.Server, spec: str, settings: kb.Settings, duration: int, workdir: Path
+) -> LoadResult:
+    """The requests of the last :func:`run_load` of ``spec``, replayed against ``bare``."""
+    return kb.replay(bare, f"Sign {spec}", workdir / f"sign-{spec}.req", settings, duration)
 
 
 def _raw_worker(spec: str, duration: float) -> tuple[int, float]:
@@ -128,6 +161,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve with --insecure-no-audit-trail (how much of the gap is the trail's)",
     )
+    parser.add_argument(
+        "--bare",
+        action="store_true",
+        help="also replay against bench/bare_sign_server.py (what any Python server gets)",
+    )
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 120 or not 1 <= args.workers <= 16 or not 1 <= args.rounds <= 20:
         parser.error("--duration must be 1..120, --workers 1..16 and --rounds 1..20")
@@ -142,16 +180,30 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="kms-sign-bench-") as tmp:
         workdir = Path(tmp)
         extra = ("--insecure-no-audit-trail",) if args.no_trail else ()
-        with kb.strongroom(settings, workdir / "serve.log", extra=extra) as server:
+        with contextlib.ExitStack() as stack:
+            server = stack.enter_context(
+                kb.strongroom(settings, workdir / "serve.log", extra=extra)
+            )
+            bares = {
+                spec: stack.enter_context(
+                    bare_server(spec, args.workers, workdir / f"bare-{spec}.log")
+                )
+                for spec in (CASES if args.bare else ())
+            }
             keys = {spec: create_key(server, spec) for spec in CASES}
             for spec in CASES:
                 run_load(server, spec, keys[spec], settings, 2, workdir)  # warm-up
+                if spec in bares:
+                    bare_load(bares[spec], spec, settings, 2, workdir)
             # server and raw take turns, so that the machine's drift reaches both alike
             for _ in range(args.rounds):
                 for spec in CASES:
                     load = run_load(server, spec, keys[spec], settings, args.duration, workdir)
                     raw, raw_per_cpu = raw_rate(spec, args.workers, args.duration)
-                    rounds[spec].append(Round(load, raw, raw_per_cpu))
+                    bare = None
+                    if spec in bares:
+                        bare = bare_load(bares[spec], spec, settings, args.duration, workdir)
+                    rounds[spec].append(Round(load, raw, raw_per_cpu, bare))
     trail = " --insecure-no-audit-trail" if args.no_trail else ""
     print(f"Sign via strongroom serve --workers {args.workers}{trail} (wrk -t{args.threads} "
           f"-c{args.connections} -d{args.duration}s) vs raw cryptography in {args.workers} "
@@ -169,7 +221,16 @@ def main(argv: list[str] | None = None) -> int:
               f"{median(r.raw for r in runs):>12,.0f}{median(ratios):>8.2f}"
               f"{median(x.server_cpu_pct for x in loads):>8.0f}%{median(per_cpu):>11.2f}  "
               f"{'/'.join(f'{x:.2f}' for x in ratios)}")  # fmt: skip
-        failed |= any(x.non2xx > 0 or x.socket_errors > 0 for x in loads)
+        bare_loads = [r.bare for r in runs if r.bare is not None]
+        if bare_loads:
+            bare_ratios = [r.bare.rps / r.raw for r in runs if r.bare is not None]
+            print(f"{'  bare server':<14}{median(x.rps for x in bare_loads):>14,.0f}"
+                  f"{median(x.p50_ms for x in bare_loads):>9.2f}"
+                  f"{sum(x.non2xx for x in bare_loads):>8}"
+                  f"{'':>12}{median(bare_ratios):>8.2f}"
+                  f"{median(x.server_cpu_pct for x in bare_loads):>8.0f}%{'':>11}  "
+                  f"{'/'.join(f'{x:.2f}' for x in bare_ratios)}")  # fmt: skip
+        failed |= any(x.non2xx > 0 or x.socket_errors > 0 for x in loads + bare_loads)
     print(
         "medians over the rounds; ratio: server requests/s over raw signatures/s in the same "
         "round; per CPU-s: server requests per server CPU-second over raw signatures per "
