@@ -13,7 +13,7 @@ requests per CPU-second of the server's processes with raw signatures per CPU-se
 client's share left out). Goal: RSA_2048 at least 0.8 of raw.
 
     .venv/bin/python bench/kms_sign_bench.py [--duration 6] [--rounds 3] [--workers 2] [--pin]
-                                             [--no-trail]
+                                             [--no-trail] [--bare]
 
 ``--no-trail`` serves with ``--insecure-no-audit-trail``: not the goal's terms (the default
 server keeps its trail), but it shows how much of the gap the trail accounts for.
