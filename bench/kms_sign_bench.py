@@ -224,11 +224,17 @@ def main(argv: list[str] | None = None) -> int:
         bare_loads = [r.bare for r in runs if r.bare is not None]
         if bare_loads:
             bare_ratios = [r.bare.rps / r.raw for r in runs if r.bare is not None]
+            bare_per_cpu = [
+                r.bare.rps_per_cpu / r.raw_per_cpu if r.raw_per_cpu else 0.0
+                for r in runs
+                if r.bare is not None
+            ]
             print(f"{'  bare server':<14}{median(x.rps for x in bare_loads):>14,.0f}"
                   f"{median(x.p50_ms for x in bare_loads):>9.2f}"
                   f"{sum(x.non2xx for x in bare_loads):>8}"
                   f"{'':>12}{median(bare_ratios):>8.2f}"
-                  f"{median(x.server_cpu_pct for x in bare_loads):>8.0f}%{'':>11}  "
+                  f"{median(x.server_cpu_pct for x in bare_loads):>8.0f}%"
+                  f"{median(bare_per_cpu):>11.2f}  "
                   f"{'/'.join(f'{x:.2f}' for x in bare_ratios)}")  # fmt: skip
         failed |= any(x.non2xx > 0 or x.socket_errors > 0 for x in loads + bare_loads)
     print(
