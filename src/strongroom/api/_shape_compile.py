@@ -3,8 +3,9 @@
 Every shape becomes one closure ``parse(value, loc, problems) -> converted value``. The closures
 check JSON types (a mismatch raises ``SerializationException`` at once), convert blobs and
 timestamps, and test the model's constraints with a single combined comparison on the happy path.
-Only when that comparison fails does the slower reporting code run, which renders the member path
-from ``loc`` and appends ``(path, message)`` to ``problems`` in AWS's wording.
+Only when that comparison fails does the slower reporting code run (:mod:`._shape_report`), which
+renders the member path from ``loc`` and appends ``(path, message)`` to ``problems`` in AWS's
+wording.
 
 ``loc`` is the location of ``value``: ``None`` for the request body itself, a member name for a
 top-level member, or a ``(parent loc, segment)`` pair built as the parser descends, where a segment
@@ -17,133 +18,32 @@ import binascii
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from strongroom.errors import AwsError
+from strongroom.api._shape_report import (
+    NULL_TEXT,
+    Checks,
+    Loc,
+    Problems,
+    mistyped,
+    path_of,
+    problem,
+    serialization_error,
+    show_nothing,
+    show_scalar,
+    show_short,
+)
 
 __all__ = ["Loc", "Parser", "Problems", "ShapeCompiler", "path_of", "serialization_error"]
 
 #: Compiles a pattern from the model (Java syntax) into a regex; its ``fullmatch`` is used.
 PatternCompiler: TypeAlias = Callable[[str], "re.Pattern[str]"]
 
-Loc: TypeAlias = "str | tuple[Loc | None, str | int]"
-Problems: TypeAlias = list[tuple[str, str]]
 Parser: TypeAlias = Callable[[Any, "Loc | None", Problems], Any]
 
 _WIRE_RANGE = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
 _NO_MAX = sys.maxsize
-_NULL_TEXT = "Member must not be null"
-
-
-def path_of(loc: Loc | None) -> str:
-    """Render a location as AWS does: ``tags.1.member.tagKey``, ``encryptionContext.<key>``."""
-    if loc is None:
-        return ""
-    if isinstance(loc, str):
-        return loc
-    parent, seg = loc
-    if isinstance(seg, int):
-        return f"{path_of(parent)}.{seg + 1}.member"
-    return f"{path_of(parent)}.{seg}"
-
-
-def serialization_error(message: str) -> AwsError:
-    """A SerializationException: the body does not deserialize into the operation's input."""
-    return AwsError("SerializationException", message, 400)
-
-
-def _problem(problems: Problems, path: str, shown: str, text: str) -> None:
-    """Record one constraint violation, worded as AWS words it."""
-    problems.append((path, f"Value{shown} at '{path}' failed to satisfy constraint: {text}"))
-
-
-def _json_kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"
-
-
-def _mistyped(value: object, loc: Loc | None, problems: Problems, expected: str) -> None:
-    """A value of the wrong JSON type: ``null`` is a validation problem, anything else fatal."""
-    path = path_of(loc)
-    if value is None:
-        _problem(problems, path, " null", _NULL_TEXT)
-        return None
-    raise serialization_error(f"Value at '{path}' must be {expected}, not {_json_kind(value)}")
-
-
-def _short(value: object, depth: int = 0) -> str:
-    """A short, Java-like rendering of a JSON value for messages about lists and maps."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return value if len(value) <= 32 else value[:32] + "..."
-    if isinstance(value, list):
-        if depth:
-            return "[...]"
-        items = [_short(v, 1) for v in value[:3]]
-        return "[" + ", ".join(items + (["..."] if len(value) > 3 else [])) + "]"
-    if isinstance(value, dict):
-        if depth:
-            return "{...}"
-        pairs = [f"{k}={_short(v, 1)}" for k, v in list(value.items())[:3]]
-        return "{" + ", ".join(pairs + (["..."] if len(value) > 3 else [])) + "}"
-    return str(value)
-
-
-def _show_scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return " 'true'" if value else " 'false'"
-    return f" '{value}'"
-
-
-def _show_short(value: object) -> str:
-    return f" '{_short(value)}'"
-
-
-def _show_nothing(value: object) -> str:
-    return ""
-
-
-@dataclass(frozen=True, slots=True)
-class _Checks:
-    """The constraints of one shape, and how to report a value that breaks them."""
-
-    lo: int | float
-    hi: int | float
-    enum: frozenset[str] | None
-    match: Callable[[str], object] | None
-    texts: tuple[str, str, str, str]  # min, max, enum, pattern
-    show: Callable[[object], str]
-
-    def failed(self, value: Any, measure: int | float) -> list[str]:
-        """The constraint texts that ``value`` (of length or magnitude ``measure``) breaks."""
-        out = []
-        if measure < self.lo:
-            out.append(self.texts[0])
-        if measure > self.hi:
-            out.append(self.texts[1])
-        if self.enum is not None and value not in self.enum:
-            out.append(self.texts[2])
-        if self.match is not None and self.match(value) is None:
-            out.append(self.texts[3])
-        return out
-
-    def report(self, value: Any, measure: int | float, loc: Loc | None, problems: Problems) -> None:
-        path = path_of(loc)
-        shown = self.show(value)
-        for text in self.failed(value, measure):
-            _problem(problems, path, shown, text)
 
 
 class ShapeCompiler:
@@ -197,7 +97,7 @@ class ShapeCompiler:
         self._printable[name] = ok
         return ok
 
-    def _checks(self, name: str, shape: Mapping[str, Any], length: bool) -> _Checks | None:
+    def _checks(self, name: str, shape: Mapping[str, Any], length: bool) -> Checks | None:
         kind = shape["type"]
         unbounded = (0, _NO_MAX) if length else (-float("inf"), float("inf"))
         lo, hi = _WIRE_RANGE.get(kind, unbounded)
@@ -215,13 +115,13 @@ class ShapeCompiler:
             f"Member must satisfy regular expression pattern: {pattern}",
         )
         if not self._is_printable(name):
-            show = _show_nothing
+            show = show_nothing
         elif kind in ("list", "map"):
-            show = _show_short
+            show = show_short
         else:
-            show = _show_scalar
+            show = show_scalar
         match = self._compile_pattern(pattern).fullmatch if pattern is not None else None
-        return _Checks(lo, hi, frozenset(enum) if enum else None, match, texts, show)
+        return Checks(lo, hi, frozenset(enum) if enum else None, match, texts, show)
 
     # -- containers --------------------------------------------------------------------------
 
@@ -230,7 +130,7 @@ class ShapeCompiler:
 
         def parse(value: Any, loc: Loc | None, problems: Problems) -> Any:
             if type(value) is not dict:
-                return _mistyped(value, loc, problems, "an object")
+                return mistyped(value, loc, problems, "an object")
             out = {}
             for key, item in value.items():
                 member = members.get(key)
@@ -241,7 +141,7 @@ class ShapeCompiler:
             for out_name, seg in required:
                 if out_name not in out:
                     path = path_of(seg if loc is None else (loc, seg))
-                    _problem(problems, path, " null", _NULL_TEXT)
+                    problem(problems, path, " null", NULL_TEXT)
             return out
 
         # Registered before the members compile, so recursive structures refer to themselves.
@@ -267,7 +167,7 @@ class ShapeCompiler:
 
         def parse(value: Any, loc: Loc | None, problems: Problems) -> Any:
             if type(value) is not list:
-                return _mistyped(value, loc, problems, "a list")
+                return mistyped(value, loc, problems, "a list")
             if plain is not None and all(type(item) is plain for item in value):
                 out = list(value)
             else:
@@ -295,11 +195,11 @@ class ShapeCompiler:
             failed = key_checks.failed(key, len(key))
             if failed:
                 text = "Map keys must satisfy constraint: [" + ", ".join(failed) + "]"
-                _problem(problems, path_of(loc), key_checks.show(key), text)
+                problem(problems, path_of(loc), key_checks.show(key), text)
 
         def parse(value: Any, loc: Loc | None, problems: Problems) -> Any:
             if type(value) is not dict:
-                return _mistyped(value, loc, problems, "an object")
+                return mistyped(value, loc, problems, "an object")
             if fast and all(type(item) is plain for item in value.values()):
                 out = dict(value)
             else:
@@ -342,7 +242,7 @@ class ShapeCompiler:
 
         def parse(value: Any, loc: Loc | None, problems: Problems) -> Any:
             if type(value) is not str:
-                return _mistyped(value, loc, problems, "a string")
+                return mistyped(value, loc, problems, "a string")
             if (
                 lo <= len(value) <= hi
                 and (enum is None or value in enum)
@@ -361,7 +261,7 @@ class ShapeCompiler:
 
         def parse(value: Any, loc: Loc | None, problems: Problems) -> Any:
             if type(value) is not str:
-                return _mistyped(value, loc, problems, "a base64 string")
+                return mistyped(value, loc, problems, "a base64 string")
             try:
                 data = decode(value, strict_mode=True)
             except (binascii.Error, ValueError):
@@ -380,7 +280,7 @@ class ShapeCompiler:
 
         def parse(value: Any, loc: Loc | None, problems: Problems) -> Any:
             if type(value) is not int:
-                return _mistyped(value, loc, problems, "an integer")
+                return mistyped(value, loc, problems, "an integer")
             if lo <= value <= hi:
                 return value
             if not wire_lo <= value <= wire_hi:
@@ -399,7 +299,7 @@ class ShapeCompiler:
         def parse(value: Any, loc: Loc | None, problems: Problems) -> Any:
             kind = type(value)
             if kind is not float and kind is not int:
-                return _mistyped(value, loc, problems, "a number")
+                return mistyped(value, loc, problems, "a number")
             if checks is not None and not lo <= value <= hi:
                 checks.report(value, value, loc, problems)
             return value
@@ -409,13 +309,13 @@ class ShapeCompiler:
 
 def _string(value: Any, loc: Loc | None, problems: Problems) -> Any:
     if type(value) is not str:
-        return _mistyped(value, loc, problems, "a string")
+        return mistyped(value, loc, problems, "a string")
     return value
 
 
 def _boolean(value: Any, loc: Loc | None, problems: Problems) -> Any:
     if type(value) is not bool:
-        return _mistyped(value, loc, problems, "a boolean")
+        return mistyped(value, loc, problems, "a boolean")
     return value
 
 
@@ -431,4 +331,4 @@ def _timestamp(value: Any, loc: Loc | None, problems: Problems) -> Any:
             return moment.timestamp()
     except (ValueError, OverflowError):
         raise serialization_error(f"Value at '{path_of(loc)}' is not a valid timestamp") from None
-    return _mistyped(value, loc, problems, "a timestamp")
+    return mistyped(value, loc, problems, "a timestamp")
