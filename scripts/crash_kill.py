@@ -68,6 +68,7 @@ class Key:
     policy_sid: str | None = None
     aliases: list[str] = field(default_factory=list)
     blobs: list[tuple[bytes, bytes, int]] = field(default_factory=list)  # blob, plaintext, cycle
+    touched: int = 0  # the last cycle with a call on it
 
 
 @dataclass
@@ -165,6 +166,8 @@ def work(client: Client, kms: Any, account: str, cycle: int, rng: random.Random,
         else:
             op, arg = "ScheduleKeyDeletion", ""
         client.cut_off = (op, key, arg)
+        if key:
+            client.keys[key].touched = cycle
         try:
             answer = call(kms, op, key, arg, account)
         except ClientError as exc:
@@ -199,7 +202,7 @@ def call(kms: Any, op: str, key: str, arg: str, account: str) -> Any:
 
 def record(client: Client, op: str, key: str, arg: str, answer: Any, cycle: int) -> None:
     if op == "CreateKey":
-        client.keys[answer["KeyMetadata"]["KeyId"]] = Key()
+        client.keys[answer["KeyMetadata"]["KeyId"]] = Key(touched=cycle)
     elif op == "Encrypt":
         client.keys[key].blobs.append((answer["CiphertextBlob"], base64.b64decode(arg), cycle))
     elif op == "GenerateDataKey":
@@ -244,7 +247,7 @@ def check_key(client: Client, kms: Any, key_id: str, key: Key, cycle: int,
         fail(f"key {key_id}: policy Sids {sorted(sids)}, expected {key.policy_sid}")
     blobs = [b for b in key.blobs if b[2] == cycle]
     older = [b for b in key.blobs if b[2] != cycle]
-    blobs += rng.sample(older, min(sample, len(older)))
+    blobs += rng.sample(older, min(sample, len(older)))  # a key of the sample: older ones only
     for blob, plaintext, _ in blobs:
         out = kms.decrypt(CiphertextBlob=blob)
         if out["Plaintext"] != plaintext or out["KeyId"].rsplit("/", 1)[1] != key_id:
@@ -331,6 +334,69 @@ def integrity(data: Path, failures: list[str]) -> int:
     return len(files)
 
 
+@dataclass
+class Run:
+    """What one run keeps between cycles."""
+
+    data: Path
+    where: list[str]  # how the audit commands find the trail
+    clients: list[Client]
+    rng: random.Random
+    sample: int
+    failures: list[str] = field(default_factory=list)
+    totals: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("kills", "acked", "checked", "decrypted", "unknown", "cut", "db"), 0
+        )
+    )
+
+
+def verify(run: Run, kms: Any, cycle: int, since: float) -> None:
+    """The state the kill of ``cycle`` left: its keys, a sample of the others, the trail."""
+    totals = run.totals
+    totals["unknown"] += check_unknown_keys(run.clients, kms, run.failures)
+    check_aliases(run.clients, kms)
+    every = [(c, k, v) for c in run.clients for k, v in c.keys.items()]
+    recent = [e for e in every if e[2].touched == cycle]
+    others = [e for e in every if e[2].touched != cycle]
+    for client, key_id, key in recent + run.rng.sample(others, min(run.sample, len(others))):
+        totals["decrypted"] += check_key(client, kms, key_id, key, cycle, run.rng, 5)
+        totals["checked"] += 1
+    for client in run.clients:
+        client.cut_off = None
+    totals["acked"] += check_trail(run.where, since - 5, cycle, run.clients, run.failures)
+
+
+def load_and_kill(
+    run: Run, proc: subprocess.Popen[bytes], port: int, account: str, cycle: int
+) -> None:
+    """The clients' calls, cut off by a SIGKILL of serve's process group at a random time."""
+    stop = threading.Event()
+    threads = [
+        threading.Thread(
+            target=work,
+            args=(
+                c,
+                aws_client("kms", run.data, port),
+                account,
+                cycle,
+                random.Random(run.rng.getrandbits(64)),
+                stop,
+            ),
+        )
+        for c in run.clients
+    ]
+    for thread in threads:
+        thread.start()
+    time.sleep(run.rng.uniform(0.3, 2.5))
+    kill_group(proc)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    run.totals["kills"] += 1
+    run.totals["cut"] += sum(1 for c in run.clients if c.cut_off)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=20, help="1..5000")
@@ -338,7 +404,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--seconds", type=float, default=900.0, help="stop starting cycles after")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers N (1..8)")
-    parser.add_argument("--sample", type=int, default=20, help="older ciphertexts checked a key")
+    parser.add_argument(
+        "--sample", type=int, default=40, help="keys of earlier cycles checked after each kill"
+    )
     parser.add_argument(
         "--database-url", help="serve --database-url URL (a fresh PostgreSQL database)"
     )
@@ -354,72 +422,37 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--kills 1..5000, --clients 1..32, --workers 1..8")
     seed = args.seed if args.seed is not None else random.randrange(2**32)
     database = ["--database-url", args.database_url] if args.database_url else []
-    rng = random.Random(seed)
-    clients = [Client(n) for n in range(args.clients)]
-    failures: list[str] = []
+    # a SIGTERM ends the run through the finally blocks, which kill the server's group
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     start, since = time.monotonic(), time.time()
-    totals = {"kills": 0, "acked": 0, "decrypted": 0, "unknown": 0, "cut": 0, "db": 0}
     with tempfile.TemporaryDirectory(prefix="crash-kill-") as tmp:
         data, log = Path(tmp) / "data", Path(tmp) / "serve.log"
+        clients = [Client(n) for n in range(args.clients)]
+        where = [*database, "--data-dir", str(data)]
+        run = Run(data, where, clients, random.Random(seed), args.sample)
         for cycle in range(args.kills + 1):
             with serve(data, args.workers, log, database + args.serve_arg) as (proc, port):
-                kms = aws_client("kms", data, port)
                 account = aws_client("sts", data, port).get_caller_identity()["Account"]
-                if cycle:  # the state the last kill left
-                    totals["unknown"] += check_unknown_keys(clients, kms, failures)
-                    check_aliases(clients, kms)
-                    for client in clients:
-                        for key_id, key in list(client.keys.items()):
-                            totals["decrypted"] += check_key(
-                                client, kms, key_id, key, cycle - 1, rng, args.sample
-                            )
-                        client.cut_off = None
-                    totals["acked"] += check_trail(
-                        [*database, "--data-dir", str(data)],
-                        since - 5,
-                        cycle - 1,
-                        clients,
-                        failures,
-                    )
+                if cycle:
+                    verify(run, aws_client("kms", data, port), cycle - 1, since)
                 if cycle == args.kills or time.monotonic() - start > args.seconds:
                     break
-                since, stop = time.time(), threading.Event()
-                threads = [
-                    threading.Thread(
-                        target=work,
-                        args=(
-                            c,
-                            aws_client("kms", data, port),
-                            account,
-                            cycle,
-                            random.Random(rng.getrandbits(64)),
-                            stop,
-                        ),
-                    )
-                    for c in clients
-                ]
-                for thread in threads:
-                    thread.start()
-                time.sleep(rng.uniform(0.3, 2.5))
-                kill_group(proc)
-                stop.set()
-                for thread in threads:
-                    thread.join(timeout=60)
-                totals["kills"] += 1
-                totals["cut"] += sum(1 for c in clients if c.cut_off)
-            totals["db"] = integrity(data, failures)
-    failures += [f for c in clients for f in c.failures]
-    keys = sum(len(c.keys) for c in clients)
-    print(f"crash_kill: seed {seed}, {totals['kills']} kills of serve --workers {args.workers} "
-          f"under {args.clients} clients in {time.monotonic() - start:.0f} s")  # fmt: skip
-    print(
-        f"  acknowledged calls checked for their trail record {totals['acked']}; keys "
-        f"{keys}; ciphertexts decrypted {totals['decrypted']}; calls cut off {totals['cut']}"
-    )
-    print(
-        f"  keys of cut-off CreateKey calls {totals['unknown']}; SQLite files checked after "
-        f"each kill {totals['db']}"
-    )
+                since = time.time()
+                load_and_kill(run, proc, port, account, cycle)
+            run.totals["db"] = integrity(data, run.failures)
+    return report(run, seed, args.workers, time.monotonic() - start)
+
+
+def report(run: Run, seed: int, workers: int, seconds: float) -> int:
+    failures = run.failures + [f for c in run.clients for f in c.failures]
+    totals, keys = run.totals, sum(len(c.keys) for c in run.clients)
+    print(f"crash_kill: seed {seed}, {totals['kills']} kills of serve --workers {workers} "
+          f"under {len(run.clients)} clients in {seconds:.0f} s")  # fmt: skip
+    print(f"  acknowledged calls checked for their trail record {totals['acked']}; keys "
+          f"{keys}, checked {totals['checked']} times; ciphertexts decrypted "
+          f"{totals['decrypted']}")  # fmt: skip
+    print(f"  calls cut off {totals['cut']}; keys of cut-off CreateKey calls "
+          f"{totals['unknown']}; SQLite files checked after each kill {totals['db']}")  # fmt: skip
     for failure in failures:
         print(f"FAIL {failure}")
     print("CRASH_KILL_JSON " + json.dumps({**totals, "keys": keys, "failures": len(failures)}))
