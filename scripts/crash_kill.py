@@ -248,10 +248,10 @@ def check_key(client: Client, kms: Any, key_id: str, key: Key, cycle: int,
     blobs = [b for b in key.blobs if b[2] == cycle]
     older = [b for b in key.blobs if b[2] != cycle]
     blobs += rng.sample(older, min(sample, len(older)))  # a key of the sample: older ones only
-    for blob, plaintext, _ in blobs:
+    for blob, plaintext, made in blobs:
         out = kms.decrypt(CiphertextBlob=blob)
         if out["Plaintext"] != plaintext or out["KeyId"].rsplit("/", 1)[1] != key_id:
-            fail(f"key {key_id}: a ciphertext of cycle {_} decrypts wrong")
+            fail(f"key {key_id}: a ciphertext of cycle {made} decrypts wrong")
     return len(blobs)
 
 
