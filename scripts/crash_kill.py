@@ -9,15 +9,15 @@ that an answered call's record is durable).
 One data directory for the whole run. Each cycle starts ``serve`` on a free 127.0.0.1 port,
 runs ``--clients`` boto3 clients (no retries) that each make and use keys of their own —
 CreateKey, Encrypt, GenerateDataKey, CreateAlias, PutKeyPolicy, EnableKeyRotation,
-ScheduleKeyDeletion — and SIGKILLs serve's whole process group (the request processes and the
-trail writer) after a random 0.3-2.5 s. A call that was answered is acknowledged; a call cut
-off by the kill may or may not have taken effect, but not in part. Before the restart the
-SQLite files (the service's store and the trail's) must pass ``PRAGMA integrity_check``. After
-it:
+RotateKeyOnDemand, ScheduleKeyDeletion — and SIGKILLs serve's whole process group (the
+request processes and the trail writer) after a random 0.3-2.5 s. A call that was answered
+is acknowledged; a call cut off by the kill may or may not have taken effect, but not in part.
+Before the restart the SQLite files (the service's store and the trail's) must pass
+``PRAGMA integrity_check``. After it:
 
 * every acknowledged key is there, in the state its acknowledged calls left it (Enabled or
-  PendingDeletion, rotation on or off, the last key policy put) or, for the key of a cut-off
-  call, in one of the two states;
+  PendingDeletion, rotation on or off, the last key policy put, each on-demand rotation done
+  or still pending) or, for the key of a cut-off call, in one of the two states;
 * every acknowledged alias names its key; every acknowledged ciphertext (each cycle's, and a
   sample of older ones) decrypts to its plaintext, and data keys to theirs;
 * a key that only a cut-off CreateKey can explain is whole: described, and usable if Enabled;
@@ -69,6 +69,8 @@ class Key:
     aliases: list[str] = field(default_factory=list)
     blobs: list[tuple[bytes, bytes, int]] = field(default_factory=list)  # blob, plaintext, cycle
     touched: int = 0  # the last cycle with a call on it
+    on_demand: int = 0  # RotateKeyOnDemand calls acknowledged (each done, or pending)
+    rotate_asked: int = -1  # the last cycle that asked for an on-demand rotation
 
 
 @dataclass
@@ -153,8 +155,15 @@ def work(client: Client, kms: Any, account: str, cycle: int, rng: random.Random,
         key = rng.choice(usable) if usable else ""
         if len(usable) < 2 or roll < 0.12:
             op, arg = "CreateKey", ""
-        elif roll < 0.45:
+        elif roll < 0.40:
             op, arg = "Encrypt", base64.b64encode(rng.randbytes(24)).decode()
+        elif roll < 0.45:
+            # one a cycle at most: the rotation completes in the scheduler's next pass (at
+            # start, then a minute later); another before that is refused (ConflictException)
+            op, arg = "RotateKeyOnDemand", ""
+            if client.keys[key].on_demand >= 20 or client.keys[key].rotate_asked == cycle:
+                continue
+            client.keys[key].rotate_asked = cycle
         elif roll < 0.65:
             op, arg = "GenerateDataKey", ""
         elif roll < 0.77:
@@ -174,6 +183,9 @@ def work(client: Client, kms: Any, account: str, cycle: int, rng: random.Random,
             status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
             if status >= 500:
                 return  # the trail died first: not acknowledged, its effect uncertain
+            if op == "RotateKeyOnDemand" and exc.response["Error"]["Code"] == "ConflictException":
+                client.cut_off = None  # a rotation of this key still pending: refused, no effect
+                continue
             client.failures.append(f"{op} on {key or '-'} refused: {exc}")
             client.cut_off = None
             continue
@@ -197,6 +209,8 @@ def call(kms: Any, op: str, key: str, arg: str, account: str) -> Any:
         return kms.put_key_policy(KeyId=key, PolicyName="default", Policy=policy(account, arg))
     if op == "EnableKeyRotation":
         return kms.enable_key_rotation(KeyId=key)
+    if op == "RotateKeyOnDemand":
+        return kms.rotate_key_on_demand(KeyId=key)
     return kms.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
 
 
@@ -213,6 +227,8 @@ def record(client: Client, op: str, key: str, arg: str, answer: Any, cycle: int)
         client.keys[key].policy_sid = arg
     elif op == "EnableKeyRotation":
         client.keys[key].rotation = True
+    elif op == "RotateKeyOnDemand":
+        client.keys[key].on_demand += 1
     else:
         client.keys[key].state = "PendingDeletion"
 
@@ -235,10 +251,21 @@ def check_key(client: Client, kms: Any, key_id: str, key: Key, cycle: int,
     key.state = meta["KeyState"]
     if key.state != "Enabled":
         return 0
-    rotation = kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
+    status = kms.get_key_rotation_status(KeyId=key_id)
+    rotation = status["KeyRotationEnabled"]
     if rotation != key.rotation and not (cut and cut[0] == "EnableKeyRotation" and rotation):
         fail(f"key {key_id}: rotation {rotation}, expected {key.rotation}")
     key.rotation = rotation
+    # an acknowledged on-demand rotation is done (listed) or still pending, never lost
+    rotations = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    on_demand = sum(r["RotationType"] == "ON_DEMAND" for r in rotations)
+    on_demand += "OnDemandRotationStartDate" in status
+    allowed = {key.on_demand} | (
+        {key.on_demand + 1} if cut and cut[0] == "RotateKeyOnDemand" else set()
+    )
+    if on_demand not in allowed:
+        fail(f"key {key_id}: {on_demand} on-demand rotations, expected {sorted(allowed)}")
+    key.on_demand = on_demand
     statement = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
     sids = {str(s.get("Sid")) for s in statement["Statement"]}
     if cut and cut[0] == "PutKeyPolicy" and cut[2] in sids:
@@ -446,13 +473,15 @@ def main(argv: list[str] | None = None) -> int:
 def report(run: Run, seed: int, workers: int, seconds: float) -> int:
     failures = run.failures + [f for c in run.clients for f in c.failures]
     totals, keys = run.totals, sum(len(c.keys) for c in run.clients)
+    totals["rotated"] = sum(k.on_demand for c in run.clients for k in c.keys.values())
     print(f"crash_kill: seed {seed}, {totals['kills']} kills of serve --workers {workers} "
           f"under {len(run.clients)} clients in {seconds:.0f} s")  # fmt: skip
     print(f"  acknowledged calls checked for their trail record {totals['acked']}; keys "
           f"{keys}, checked {totals['checked']} times; ciphertexts decrypted "
           f"{totals['decrypted']}")  # fmt: skip
     print(f"  calls cut off {totals['cut']}; keys of cut-off CreateKey calls "
-          f"{totals['unknown']}; SQLite files checked after each kill {totals['db']}")  # fmt: skip
+          f"{totals['unknown']}; on-demand rotations {totals['rotated']}; SQLite files "
+          f"checked after each kill {totals['db']}")  # fmt: skip
     for failure in failures:
         print(f"FAIL {failure}")
     print("CRASH_KILL_JSON " + json.dumps({**totals, "keys": keys, "failures": len(failures)}))
