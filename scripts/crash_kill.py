@@ -38,7 +38,6 @@ import json
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -54,8 +53,9 @@ import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
-HOST = "127.0.0.1"
-REGION = "us-east-1"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fuzz_wire import HOST, REGION, free_port, listening
+
 BIN = Path(sys.executable).parent / "strongroom"
 #: errors that mean the call was cut off (the server died under it), not refused
 CUT_OFF = (BotoCoreError, ConnectionError, OSError)
@@ -84,12 +84,6 @@ class Client:
     failures: list[str] = field(default_factory=list)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
 @contextlib.contextmanager
 def serve(
     data: Path, workers: int, log: Path, extra: list[str]
@@ -106,7 +100,7 @@ def serve(
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"serve exited with {proc.returncode}; see {log}")
-            with contextlib.suppress(OSError), socket.create_connection((HOST, port), 0.5):
+            if listening(port):
                 break
             if time.monotonic() > deadline:
                 raise RuntimeError("serve did not listen within 60 s")

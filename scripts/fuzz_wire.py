@@ -350,7 +350,7 @@ def serve(log: Path, workers: int = 1, database_url: str = "") -> Iterator[Endpo
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + 60
-            while not (data / "credentials").exists() or not _listening(port):
+            while not (data / "credentials").exists() or not listening(port):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}")
                 time.sleep(0.1)
@@ -370,7 +370,7 @@ def serve(log: Path, workers: int = 1, database_url: str = "") -> Iterator[Endpo
                     proc.wait()
 
 
-def _listening(port: int) -> bool:
+def listening(port: int) -> bool:
     with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
         return True
     return False
