@@ -12,44 +12,16 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.conftest import ACCOUNT, AWS_CLI, REGION, VENV_BIN, Server, running_server
+from tests.cli_support import Cli
+from tests.conftest import ACCOUNT, REGION, VENV_BIN, running_server
 
 QUICKSTART = (
     "AWS_SHARED_CREDENTIALS_FILE=.strongroom/credentials AWS_CONFIG_FILE=.strongroom/config "
     "AWS_PROFILE=strongroom aws kms create-key --endpoint-url http://127.0.0.1:{port}"
 )
-
-
-class Cli:
-    """Runs ``aws kms ...`` against one server, from the directory holding ``.strongroom``."""
-
-    def __init__(self, server: Server, cwd: Path) -> None:
-        self.server = server
-        self.cwd = cwd
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(
-            [AWS_CLI, "kms", *args, "--endpoint-url", self.server.endpoint],
-            check=False,
-            cwd=self.cwd,
-            env=self.server.cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        if check:
-            assert proc.returncode == 0, proc.stderr
-        return proc
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self.run(*args, "--output", "json").stdout)
-
-    def text(self, *args: str) -> str:
-        return self.run(*args, "--output", "text").stdout.strip()
 
 
 @pytest.fixture(scope="module")
