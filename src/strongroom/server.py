@@ -88,6 +88,13 @@ class Config:
     #: the abstract socket name of the trail writer process ``serve`` runs (None: this
     #: process appends to the trail itself, from a thread; embedded use and tests)
     trail_socket: str | None = None
+    #: HTTPS: the server's certificate chain and its private key (PEM files); None: plain HTTP
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.tls_cert else "http"
 
     @property
     def effective_database_url(self) -> str:
@@ -217,7 +224,7 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     authz = Authorizer(roles)
     kms = Kms(engine, SoftwareKeyStore(root), domain_clock, monitor)
     if not config.insecure_open_access:
-        kms.authorizer = KmsAccessControl(authz, kms)
+        kms.authorizer = KmsAccessControl(authz, kms, secure_transport=config.tls_cert is not None)
     else:
         log.warning("ACCESS CONTROL IS OFF: every authenticated caller may use every key")
     verifier = Verifier(

@@ -30,7 +30,7 @@ class _Echo:
 
     async def answer(
         self, method: str, path: bytes, query: bytes, headers: Headers, client: str,
-        body: bytes | None,
+        body: bytes | None, tls: tuple[str, str] | None = None,
     ) -> Answer:  # fmt: skip
         self.seen.append((method, path, query, body))
         if self.delay:
@@ -333,7 +333,7 @@ class _Waiting(_Echo):
 
     async def answer(
         self, method: str, path: bytes, query: bytes, headers: Headers, client: str,
-        body: bytes | None,
+        body: bytes | None, tls: tuple[str, str] | None = None,
     ) -> Answer:  # fmt: skip
         loop = asyncio.get_running_loop()
         if self.odd:
@@ -344,7 +344,7 @@ class _Waiting(_Echo):
         loop.call_later(0.01, settled.set_result, 7)
         assert await settled == 7
         assert await loop.run_in_executor(None, sum, [1, 2]) == 3
-        return await super().answer(method, path, query, headers, client, body)
+        return await super().answer(method, path, query, headers, client, body, tls)
 
 
 class _Odd:

@@ -147,6 +147,7 @@ class App:
         headers: Headers,
         client: str,
         body: bytes | None,
+        tls: tuple[str, str] | None = None,
     ) -> Answer:
         """The answer to one request (``body`` None: it was over ``MAX_BODY``, refused)."""
         if method == "GET" and path == b"/metrics" and self._metrics_page:
@@ -158,7 +159,7 @@ class App:
             self._before_request()
         query_service = self._query_flavour(headers)
         content_type = _XML_TYPE if query_service is not None else _JSON_TYPE
-        call = AuditedCall(request_id, time.time(), client, headers)
+        call = AuditedCall(request_id, time.time(), client, headers, tls)
         request = _Request(method, path, query, headers)
         try:
             if body is None:

@@ -34,6 +34,8 @@ from typing import Any, Protocol, cast
 
 import httptools
 
+from strongroom.api.tls import TlsDetails, tls_details
+
 __all__ = ["MAX_BODY", "MAX_HEAD", "MAX_QUEUE", "Answer", "Edge", "EdgeProtocol", "Headers"]
 
 #: request line and headers together; boto3, the aws CLI and the Encryption SDK send ~1-2 KiB
@@ -88,8 +90,10 @@ class Edge(Protocol):
         headers: Headers,
         client: str,
         body: bytes | None,
+        tls: TlsDetails | None = None,
     ) -> Awaitable[Answer]:
-        """The answer to one request; ``body`` is None when it was over :data:`MAX_BODY`."""
+        """The answer to one request; ``body`` is None when it was over :data:`MAX_BODY`;
+        ``tls``: the connection's TLS version and cipher suite, None over plain HTTP."""
         ...
 
 
@@ -126,6 +130,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._parser.set_dangerous_leniencies(lenient_data_after_close=True)
         self._transport: asyncio.Transport | None = None
         self._client = ""
+        self._tls: TlsDetails | None = None
         self._queue: collections.deque[_Request] = collections.deque()
         self._busy = False  # a request is being answered
         self._closing = False  # answer what is queued, then close
@@ -152,6 +157,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._state.connections.add(self)
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+        self._tls = tls_details(transport.get_extra_info("ssl_object"))
         self._last_active = self._loop.time()
         self._arm_timer()
 
@@ -292,6 +298,7 @@ class EdgeProtocol(asyncio.Protocol):
                     request.headers,
                     self._client,
                     request.body,
+                    self._tls,
                 )
             except Exception:
                 log.exception("unanswered request")

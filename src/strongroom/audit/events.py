@@ -191,6 +191,12 @@ def event_from_call(
     event["resources"] = (
         [{"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}] if arn else []
     )
+    if call.tls is not None:
+        event["tlsDetails"] = {
+            "tlsVersion": call.tls[0],
+            "cipherSuite": call.tls[1],
+            "clientProvidedHostHeader": _header(call, b"host")[:256],
+        }
     columns = Columns(
         event_id,
         call.time,

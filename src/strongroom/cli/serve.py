@@ -6,9 +6,10 @@ import dataclasses
 import logging
 import os
 import signal
+import ssl
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -25,7 +26,10 @@ from strongroom.server import (
     lock_data_dir,
 )
 
-__all__ = ["serve"]
+__all__ = ["TLS12_CIPHERS", "serve"]
+
+#: the TLS 1.2 cipher suites HTTPS offers (TLS 1.3's are all AEAD and forward-secret already)
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 
 @click.command("serve")
@@ -83,6 +87,20 @@ __all__ = ["serve"]
     help="Alarm definitions, JSON or YAML (see docs/monitoring.md).",
 )
 @click.option(
+    "--tls-cert",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    envvar="STRONGROOM_TLS_CERT",
+    help="Serve HTTPS: the server's certificate (PEM, with any intermediates after it).",
+)
+@click.option(
+    "--tls-key",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    envvar="STRONGROOM_TLS_KEY",
+    help="The private key of --tls-cert (PEM, unencrypted).",
+)
+@click.option(
     "--clock-offset-file",
     default=None,
     envvar="STRONGROOM_CLOCK_OFFSET_FILE",
@@ -100,9 +118,11 @@ def serve(
     insecure_open_access: bool,
     insecure_no_audit_trail: bool,
     alarms_config: str | None,
+    tls_cert: str | None,
+    tls_key: str | None,
     clock_offset_file: str | None,
 ) -> None:
-    """Run Strongroom: the AWS KMS API on http://HOST:PORT/."""
+    """Run Strongroom: the AWS KMS API on http://HOST:PORT/ (https with --tls-cert)."""
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -119,13 +139,16 @@ def serve(
         insecure_open_access=insecure_open_access,
         insecure_no_audit_trail=insecure_no_audit_trail,
         alarms_config=str(Path(alarms_config).resolve()) if alarms_config else None,
+        tls_cert=str(Path(tls_cert).resolve()) if tls_cert else None,
+        tls_key=str(Path(tls_key).resolve()) if tls_key else None,
     )
+    if problem := _tls_problem(config):
+        _refuse(problem, 2)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         lock = lock_data_dir(config.data_dir)
     except DataDirLocked as exc:
-        click.echo(f"strongroom serve: {exc}", err=True)
-        sys.exit(1)
+        _refuse(str(exc), 1)
     writer = None
     if not config.insecure_no_audit_trail:
         writer = WriterProcess(config.data_dir, config.database_url)
@@ -138,22 +161,10 @@ def serve(
     except (AlarmConfigError, RuntimeError) as exc:
         if writer is not None:
             writer.stop()
-        what = "--alarms-config: " if isinstance(exc, AlarmConfigError) else ""
-        click.echo(f"strongroom serve: {what}{exc}", err=True)
-        sys.exit(2)
+        _refuse(f"{'--alarms-config: ' if isinstance(exc, AlarmConfigError) else ''}{exc}", 2)
     ensure_admin(config.data_dir, runtime.identities, runtime.roles, account_id, "us-east-1")
     _banner(config)
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "loop": "uvloop",
-        "http": "strongroom.api.http_protocol:EdgeProtocol",
-        "proxy_headers": False,
-        "server_header": False,
-        "lifespan": "on",
-        "access_log": False,
-        "log_level": "warning",
-    }
+    options = _uvicorn_options(config)
     if workers > 1:
         runtime.close()
         os.environ[CONFIG_ENV] = config_to_env(config)
@@ -181,13 +192,58 @@ def serve(
         click.echo("Strongroom stopped.")
 
 
+def _refuse(problem: str, status: int) -> NoReturn:
+    click.echo(f"strongroom serve: {problem}", err=True)
+    sys.exit(status)
+
+
 def _exit_cleanly(signum: int, frame: object) -> None:
     del signum, frame
     sys.exit(0)
 
 
+def _uvicorn_options(config: Config) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "loop": "uvloop",
+        "http": "strongroom.api.http_protocol:EdgeProtocol",
+        "proxy_headers": False,
+        "server_header": False,
+        "lifespan": "on",
+        "access_log": False,
+        "log_level": "warning",
+    }
+    if config.tls_cert:
+        # TLS 1.2 at least (Python's server default), and only forward-secret AEAD suites in it
+        options |= {
+            "ssl_certfile": config.tls_cert,
+            "ssl_keyfile": config.tls_key,
+            "ssl_ciphers": TLS12_CIPHERS,
+        }
+    return options
+
+
+def _tls_problem(config: Config) -> str:
+    """Why --tls-cert and --tls-key cannot serve HTTPS ('' if they can, or are not given)."""
+    if bool(config.tls_cert) != bool(config.tls_key):
+        return "--tls-cert and --tls-key go together"
+    if not config.tls_cert:
+        return ""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        context.load_cert_chain(config.tls_cert, config.tls_key)
+    except ssl.SSLError as exc:
+        if exc.reason == "KEY_VALUES_MISMATCH":
+            return "--tls-key is not the private key of --tls-cert's certificate"
+        return "--tls-cert/--tls-key: not a PEM certificate and an unencrypted PEM private key"
+    except OSError as exc:
+        return f"--tls-cert/--tls-key: {exc.strerror or exc}"
+    return ""
+
+
 def _banner(config: Config) -> None:
-    endpoint = f"http://{config.host}:{config.port}"
+    endpoint = f"{config.scheme}://{config.host}:{config.port}"
     rel = config.data_dir
     click.echo(
         f"Strongroom is serving the AWS KMS API at {endpoint} (account {config.account_id}).\n"
@@ -195,6 +251,12 @@ def _banner(config: Config) -> None:
         "Use it with the aws CLI or boto3:\n"
         f"  export AWS_SHARED_CREDENTIALS_FILE={rel}/credentials AWS_CONFIG_FILE={rel}/config "
         f"AWS_PROFILE={PROFILE}\n"
-        f"  aws kms create-key --endpoint-url {endpoint}\n",
+        f"  aws kms create-key --endpoint-url {endpoint}\n"
+        + (
+            "(over HTTPS they must trust the certificate's issuer: the aws CLI's --ca-bundle, "
+            "or AWS_CA_BUNDLE, names its certificate)\n"
+            if config.tls_cert
+            else ""
+        ),
     )
     sys.stdout.flush()

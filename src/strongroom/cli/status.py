@@ -9,6 +9,7 @@ AWS configuration. Exit status 1 if the service is unreachable, 2 if an alarm is
 
 from __future__ import annotations
 
+import ssl
 import sys
 import urllib.request
 from collections import defaultdict
@@ -31,8 +32,10 @@ __all__ = ["status"]
 Samples = dict[str, list[tuple[dict[str, str], float]]]
 
 
-def _scrape(endpoint: str) -> Samples:
-    with urllib.request.urlopen(f"{endpoint}/metrics", timeout=10) as resp:  # noqa: S310
+def _scrape(endpoint: str, ca_bundle: str | None) -> Samples:
+    context = ssl.create_default_context(cafile=ca_bundle) if ca_bundle else None
+    url = f"{endpoint}/metrics"
+    with urllib.request.urlopen(url, timeout=10, context=context) as resp:  # noqa: S310
         text = resp.read().decode()
     out: Samples = defaultdict(list)
     for family in text_string_to_metric_families(text):
@@ -52,10 +55,12 @@ def _session(data_dir: Path | None, region: str) -> Session:
     return session
 
 
-def _clients(session: Session, endpoint: str, region: str) -> dict[str, Any]:
+def _clients(session: Session, endpoint: str, region: str, ca_bundle: str | None) -> dict[str, Any]:
     cfg = BotoConfig(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=15)
     return {
-        name: session.create_client(name, region_name=region, endpoint_url=endpoint, config=cfg)
+        name: session.create_client(
+            name, region_name=region, endpoint_url=endpoint, config=cfg, verify=ca_bundle
+        )
         for name in ("sts", "kms", "cloudhsmv2")
     }
 
@@ -147,16 +152,23 @@ def _alarms(console: Console, metrics: Samples, data_dir: Path | None) -> int:
     help="Use this data directory's credentials (and its alarm reasons).",
 )
 @click.option("--region", default="us-east-1", show_default=True, envvar="AWS_DEFAULT_REGION")
-def status(endpoint_url: str, data_dir: Path | None, region: str) -> None:
+@click.option(
+    "--ca-bundle",
+    default=None,
+    type=click.Path(dir_okay=False, exists=True),
+    envvar="AWS_CA_BUNDLE",
+    help="Over HTTPS: the certificate(s) to trust for the endpoint (as the aws CLI's).",
+)
+def status(endpoint_url: str, data_dir: Path | None, region: str, ca_bundle: str | None) -> None:
     """One screen: service, keys, clusters and HSMs, key stores, firing alarms."""
     console = Console(width=max(100, Console().width))
     endpoint = endpoint_url.rstrip("/")
     try:
-        metrics = _scrape(endpoint)
+        metrics = _scrape(endpoint, ca_bundle)
     except OSError as exc:
         console.print(f"[bold]Strongroom[/] at {endpoint}: [red]unreachable[/] ({exc})")
         sys.exit(1)
-    clients = _clients(_session(data_dir, region), endpoint, region)
+    clients = _clients(_session(data_dir, region), endpoint, region, ca_bundle)
     _service(console, endpoint, metrics, clients)
     _keys(console, metrics)
     try:
