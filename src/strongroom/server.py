@@ -251,7 +251,7 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
         services,
         verifier,
         time.time,
-        query_services=[sts_service(identities, roles, authz)],
+        query_services=[sts_service(identities, roles, authz, config.tls_cert is not None)],
         on_startup=_chain(scheduler.start, control.astart, monitoring.start),
         on_shutdown=_chain(monitoring.stop, scheduler.stop, control.astop),
         before_request=monitor.refresh,

@@ -269,3 +269,40 @@ def test_unusable_tls_options_stop_serve(
     assert proc.returncode == 2
     assert f"strongroom serve: {message}" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def _https_only_role(server: Server, tmp_path: Path) -> str:
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"Bool": {"aws:SecureTransport": "true"}},
+            }
+        ],
+    }
+    policy = tmp_path / f"trust-{server.port}.json"
+    policy.write_text(json.dumps(trust))
+    name = f"https-only-{server.port}"
+    made = subprocess.run(
+        [STRONGROOM, "iam", "create-role", name, "--trust-policy", str(policy),
+         "--data-dir", str(server.data_dir)],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    return f"arn:aws:iam::{ACCOUNT}:role/{name}"
+
+
+def test_trust_policy_secure_transport(
+    https: Server, server: Server, pki: dict[str, Path], tmp_path: Path
+) -> None:
+    role = _https_only_role(https, tmp_path)
+    sts = _client(https, "sts", str(pki["ca"]))
+    creds = sts.assume_role(RoleArn=role, RoleSessionName="tls")["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    plain_role = _https_only_role(server, tmp_path)
+    with pytest.raises(ClientError) as denied:
+        server.client("sts").assume_role(RoleArn=plain_role, RoleSessionName="plain")
+    assert denied.value.response["Error"]["Code"] == "AccessDenied"

@@ -75,10 +75,13 @@ def _caller_identity(who: Principal, request_id: str) -> bytes:
 
 
 class _Sts:
-    def __init__(self, identities: IdentityStore, roles: RoleStore, authz: Authorizer) -> None:
+    def __init__(
+        self, identities: IdentityStore, roles: RoleStore, authz: Authorizer, secure: bool
+    ) -> None:
         self._identities = identities
         self._roles = roles
         self._authz = authz
+        self._secure = ("true",) if secure else ("false",)
 
     def call(
         self, action: str, params: dict[str, str], who: SignedIdentity, ip: str, rid: str
@@ -105,7 +108,10 @@ class _Sts:
             raise _validation(external_id, "externalId", "Member must have length 2-1224")
         match = _ROLE_ARN.fullmatch(role_arn)
         role = None if match is None else self._roles.get_role(match.group(1), match.group(2))
-        context: dict[str, Any] = {"aws:SourceIp": (ip,) if ip else ()}
+        context: dict[str, Any] = {
+            "aws:SourceIp": (ip,) if ip else (),
+            "aws:SecureTransport": self._secure,
+        }
         if external_id is not None:
             context["sts:ExternalId"] = (external_id,)
         self._authz.check_assume_role(caller, role_arn, role, context)
@@ -155,6 +161,9 @@ def _duration(raw: str | None) -> int:
     return value
 
 
-def sts_service(identities: IdentityStore, roles: RoleStore, authz: Authorizer) -> QueryService:
-    """STS as a :class:`~strongroom.api.app.QueryService` (signing name ``sts``)."""
-    return QueryService("sts", _Sts(identities, roles, authz).call, _render_error)
+def sts_service(
+    identities: IdentityStore, roles: RoleStore, authz: Authorizer, secure_transport: bool = False
+) -> QueryService:
+    """STS as a :class:`~strongroom.api.app.QueryService` (signing name ``sts``);
+    ``secure_transport``: the endpoint is HTTPS (``aws:SecureTransport`` in trust policies)."""
+    return QueryService("sts", _Sts(identities, roles, authz, secure_transport).call, _render_error)
