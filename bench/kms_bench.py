@@ -66,10 +66,11 @@ class Server:
     access_key: str
     secret_key: str
     key_id: str = ""
+    scheme: str = "http"
 
     @property
     def endpoint(self) -> str:
-        return f"http://{HOST}:{self.port}"
+        return f"{self.scheme}://{HOST}:{self.port}"
 
 
 @dataclass

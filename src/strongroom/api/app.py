@@ -159,7 +159,7 @@ class App:
             self._before_request()
         query_service = self._query_flavour(headers)
         content_type = _XML_TYPE if query_service is not None else _JSON_TYPE
-        call = AuditedCall(request_id, time.time(), client, headers, tls)
+        call = AuditedCall(request_id, time.time(), client, headers, tls=tls)
         request = _Request(method, path, query, headers)
         try:
             if body is None:

@@ -26,14 +26,14 @@ class AuditedCall:
     time: float
     source_ip: str
     headers: Sequence[tuple[bytes, bytes]]
-    #: (TLS version, cipher suite) of the connection; None over plain HTTP
-    tls: tuple[str, str] | None = None
     service: str = ""  # signing name of the service the call reached ('' before it is known)
     operation: str = ""
     identity: SignedIdentity | None = None
     request: Mapping[str, Any] | None = None
     response: Mapping[str, Any] | None = None
     error: AwsError | None = None
+    #: (TLS version, cipher suite) of the connection; None over plain HTTP
+    tls: tuple[str, str] | None = None
 
 
 class TrailUnavailable(AwsError):
