@@ -25,7 +25,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from strongroom.hsm.client import AsyncHsmClient, client_ssl_context
 
@@ -159,15 +159,17 @@ def softhsm_side(workdir: Path, seconds: float) -> dict[str, float] | None:
     )
     token = pkcs11.lib(lib_path).get_token(token_label="bench")
     with token.open(user_pin=PIN, rw=True) as session:
-        aes = session.generate_key(KeyType.AES, 256, store=True, label="bench-aes")
+        # python-pkcs11 mixes encrypt/sign into its key classes at run time; its types lack them.
+        aes = cast(Any, session.generate_key(KeyType.AES, 256, store=True, label="bench-aes"))
         _, priv = session.generate_keypair(KeyType.RSA, 2048, store=True, label="bench-rsa")
+        signer = cast(Any, priv)
 
         def gcm() -> bytes:
             params = GCMParams(os.urandom(12), None, 128)
             return bytes(aes.encrypt(PAYLOAD, mechanism=Mechanism.AES_GCM, mechanism_param=params))
 
         def sign() -> bytes:
-            return bytes(priv.sign(PAYLOAD, mechanism=Mechanism.SHA256_RSA_PKCS))
+            return bytes(signer.sign(PAYLOAD, mechanism=Mechanism.SHA256_RSA_PKCS))
 
         return {"aes": rate_sync(gcm, seconds), "rsa": rate_sync(sign, seconds)}
 

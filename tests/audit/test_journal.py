@@ -102,20 +102,29 @@ def test_ingester_moves_segments_in_the_background_and_fails_closed(tmp_path: Pa
         ingester.added(chained)
         head = (chained[-1].seq, chained[-1].hash)
 
+    def ticked(condition: Callable[[], bool]) -> Callable[[], bool]:
+        """``condition``, checked after a tick of the ingester."""
+
+        def check() -> bool:
+            ingester.tick()
+            return condition()
+
+        return check
+
     append(_entries(3))
     ingester.tick()  # due: 3 entries; a new segment takes the next batches
     append(_entries(1, 3))
-    _wait(lambda: (ingester.tick(), store.head()[0] == 3)[1], "the first batch was not ingested")
+    _wait(ticked(lambda: store.head()[0] == 3), "the first batch was not ingested")
     _wait(lambda: len(ingester.journal.segments()) == 1, "the ingested segment was not deleted")
     assert [e.seq for e in ingester.journal.read()] == [4]  # the new segment's
     # the trail's tables cannot be written: the ingester fails, and says so until they can
     with sqlite3.connect(tmp_path / "audit.db") as conn:
         conn.execute("ALTER TABLE audit_events RENAME TO audit_events_away")
     append(_entries(2, 4))
-    _wait(lambda: (ingester.tick(), ingester.failed)[1], "the failed ingestion went unnoticed")
+    _wait(ticked(lambda: ingester.failed), "the failed ingestion went unnoticed")
     with sqlite3.connect(tmp_path / "audit.db") as conn:
         conn.execute("ALTER TABLE audit_events_away RENAME TO audit_events")
-    _wait(lambda: (ingester.tick(), not ingester.failed)[1], "the retry did not succeed")
+    _wait(ticked(lambda: not ingester.failed), "the retry did not succeed")
     assert store.head()[0] == 6 and ingester.journal.segments() == []
     ingester.finish()
     report = verify_trail(store, load_or_create_signer(tmp_path).verifier())

@@ -37,7 +37,9 @@ def _read_frame(sock: socket.socket) -> list[str]:
     return [json.loads(entry.body)["requestID"] for entry in decode_frame(payload)]
 
 
-async def _one_turn_of_calls(prompt: bool, ack: bytes) -> tuple[int, list[str], list[object]]:
+async def _one_turn_of_calls(
+    prompt: bool, ack: bytes
+) -> tuple[int, list[str], list[BaseException | None]]:
     """Three calls recorded in one turn: how many turns until their frame left, the request
     IDs the stand-in writer read from it, and how the calls ended once it answered ``ack``."""
     name = f"strongroom-test-trail-{os.getpid()}-{secrets.token_hex(6)}"

@@ -55,7 +55,7 @@ def _call(c: HsmClient, op: str, args: dict[str, Any]) -> ErrorCode | None:
     return None
 
 
-Probe = Callable[[dict[str, int]], tuple[str, dict[str, Any]]]
+Probe = Callable[[dict[str, object]], tuple[str, dict[str, Any]]]
 
 PROBES: dict[Permission, Probe] = {
     Permission.CLUSTER_INFO: lambda ctx: ("hsm_info", {}),

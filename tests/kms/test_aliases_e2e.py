@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import pytest
@@ -164,7 +165,7 @@ def test_list_aliases_pagination(kms: Any, key_id: str) -> None:
     kms.create_key()  # the listing below needs two keys, whichever tests ran before
     keys_marker = kms.list_keys(Limit=1)["NextMarker"]  # a marker of another listing
     for bad in ("zzz", "!!", "Z2FyYmFnZQ==", keys_marker):
-        code, _ = fails(lambda m=bad: kms.list_aliases(Marker=m))
+        code, _ = fails(partial(kms.list_aliases, Marker=bad))
         assert code == "InvalidMarkerException", bad
 
 
@@ -240,7 +241,7 @@ def test_alias_cannot_target_an_alias(kms: Any, key_id: str) -> None:
     name = unique_alias()
     kms.create_alias(AliasName=name, TargetKeyId=key_id)
     for target in (name, alias_arn(name)):
-        code, _ = fails(lambda t=target: kms.create_alias(AliasName=unique_alias(), TargetKeyId=t))
+        code, _ = fails(partial(kms.create_alias, AliasName=unique_alias(), TargetKeyId=target))
         assert code == "NotFoundException"
 
 

@@ -4,6 +4,7 @@ interoperability with ``cryptography``, and AWS's errors."""
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -27,7 +28,11 @@ EC_SIGN = {
     "ECC_NIST_P521": "ECDSA_SHA_512",
     "ECC_SECG_P256K1": "ECDSA_SHA_256",
 }
-HASHES = {"SHA_256": hashes.SHA256, "SHA_384": hashes.SHA384, "SHA_512": hashes.SHA512}
+HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "SHA_256": hashes.SHA256,
+    "SHA_384": hashes.SHA384,
+    "SHA_512": hashes.SHA512,
+}
 MESSAGE = b"strongroom asymmetric test message"
 
 
@@ -143,7 +148,7 @@ def test_external_signature_verifies_inside(kms: Any) -> None:
 
 def test_signing_errors(kms: Any, rsa_sign_keys: dict[str, str]) -> None:
     key = rsa_sign_keys["RSA_2048"]
-    cases = [
+    cases: list[tuple[dict[str, object], str]] = [
         ({"SigningAlgorithm": "ECDSA_SHA_256"}, "InvalidKeyUsageException"),
         ({"MessageType": "DIGEST", "Message": b"short"}, "ValidationException"),
     ]

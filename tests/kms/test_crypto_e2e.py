@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -96,11 +97,12 @@ def test_disabled_and_pending_deletion_keys_refuse_crypto(kms: Any, key_id: str)
     arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}"
     blob = kms.encrypt(KeyId=key_id, Plaintext=b"p")["CiphertextBlob"]
     kms.disable_key(KeyId=key_id)
-    for call in (
+    calls: list[Callable[[], Any]] = [
         lambda: kms.encrypt(KeyId=key_id, Plaintext=b"p"),
         lambda: kms.decrypt(CiphertextBlob=blob),
         lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256"),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ClientError) as exc:
             call()
         assert error_code(exc) == "DisabledException"

@@ -26,7 +26,7 @@ UPD = ("KMSInvalidStateException", "is updating.")
 # Unavailable, Creating, Updating (the DG key-state table).
 COLUMNS = [S.ENABLED, S.DISABLED, S.PENDING_DELETION, S.PENDING_REPLICA_DELETION,
            S.PENDING_IMPORT, S.UNAVAILABLE, S.CREATING, S.UPDATING]  # fmt: skip
-EXPECTED = {
+EXPECTED: dict[str, list[tuple[str, str] | None]] = {
     "Encrypt": [OK, DIS, PD, PD, PI, UNAV, CR, OK],
     "Decrypt": [OK, DIS, PD, PD, PI, UNAV, CR, OK],
     "GenerateDataKey": [OK, DIS, PD, PD, PI, UNAV, CR, OK],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,18 +132,19 @@ def test_scheduled_deletion_destroys_the_key(tmp_path: Path) -> None:
         while time.monotonic() < deadline:
             try:
                 kms.describe_key(KeyId=doomed)
-            except ClientError as exc:
-                assert exc.response["Error"]["Code"] == "NotFoundException"
+            except ClientError as gone:
+                assert gone.response["Error"]["Code"] == "NotFoundException"
                 break
             time.sleep(0.1)
         else:
             pytest.fail("the scheduler did not delete the key")
-        for call in (
+        calls: list[Callable[[], Any]] = [
             lambda: kms.encrypt(KeyId=doomed, Plaintext=b"p"),
             lambda: kms.enable_key(KeyId=doomed),
             lambda: kms.cancel_key_deletion(KeyId=doomed),
             lambda: kms.describe_key(KeyId="alias/doomed"),
-        ):
+        ]
+        for call in calls:
             with pytest.raises(ClientError) as exc:
                 call()
             assert error_code(exc) == "NotFoundException"

@@ -46,7 +46,11 @@ def test_scheduled_rotations_keep_old_ciphertexts(clocked: tuple[Server, Path]) 
     material_ids = {kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"]}
     for n in range(1, 4):
         offset.write_text(str(n * 91 * DAY))
-        _wait(lambda n=n: len(kms.list_key_rotations(KeyId=key)["Rotations"]) == n)
+
+        def rotated(n: int = n) -> bool:
+            return len(kms.list_key_rotations(KeyId=key)["Rotations"]) == n
+
+        _wait(rotated)
         blobs.append(kms.encrypt(KeyId=key, Plaintext=f"v{n + 1}".encode())["CiphertextBlob"])
         material_ids.add(kms.describe_key(KeyId=key)["KeyMetadata"]["CurrentKeyMaterialId"])
     assert len(material_ids) == 4
@@ -94,8 +98,8 @@ def test_on_demand_conflict_and_state(kms: Any) -> None:
     for _ in range(3):
         try:
             kms.rotate_key_on_demand(KeyId=key)
-        except ClientError as exc:
-            codes.add(exc.response["Error"]["Code"])
+        except ClientError as conflict:
+            codes.add(conflict.response["Error"]["Code"])
             break
     assert codes <= {"ConflictException"}
     kms.disable_key(KeyId=key)
@@ -111,12 +115,13 @@ def test_on_demand_conflict_and_state(kms: Any) -> None:
 )  # fmt: skip
 def test_keys_that_do_not_rotate(kms: Any, spec: str, usage: str) -> None:
     key = kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
-    for call in (
+    calls: list[Callable[[], Any]] = [
         lambda: kms.enable_key_rotation(KeyId=key),
         lambda: kms.rotate_key_on_demand(KeyId=key),
         lambda: kms.get_key_rotation_status(KeyId=key),
         lambda: kms.list_key_rotations(KeyId=key),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(ClientError) as exc:
             call()
         assert error_code(exc) == "UnsupportedOperationException"

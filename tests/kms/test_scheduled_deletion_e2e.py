@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,7 @@ def test_scheduler_deletes_due_keys_with_their_aliases(
     code, _ = fails(lambda: kms.decrypt(CiphertextBlob=blob))
     assert code in {"NotFoundException", "InvalidCiphertextException"}
     for name in doomed_aliases:
-        assert fails(lambda n=name: kms.describe_key(KeyId=n)) == (
+        assert fails(partial(kms.describe_key, KeyId=name)) == (
             "NotFoundException",
             f"Alias {alias_arn(name)} is not found.",
         )

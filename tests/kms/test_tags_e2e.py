@@ -10,6 +10,7 @@ The helpers are in :mod:`tests.kms.aliases_tags_support`.
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Any
 
 from tests.kms.aliases_tags_support import fails, key_arn, tags_of, unique_alias
@@ -93,7 +94,7 @@ def test_list_resource_tags_pagination(kms: Any, key_id: str) -> None:
         kms.create_alias(AliasName=unique_alias("marker"), TargetKeyId=key_id)
     aliases_marker = kms.list_aliases(Limit=1)["NextMarker"]  # a marker of another listing
     for bad in ("zzz", "!!", "Z2FyYmFnZQ==", aliases_marker):
-        code, _ = fails(lambda m=bad: kms.list_resource_tags(KeyId=key_id, Marker=m))
+        code, _ = fails(partial(kms.list_resource_tags, KeyId=key_id, Marker=bad))
         assert code == "InvalidMarkerException", bad
 
 

@@ -63,9 +63,9 @@ def test_hsm_audit_logs_are_collected_gapless_per_hsm(env: Env) -> None:
         assert ALICE_PW not in text and ADMIN_PW not in text and "wrong-password" not in text
     # each stream starts at seq 0 and can be read from any point
     first = describe(env.hsm, env.cluster_id)["Hsms"][0]["HsmId"]
-    out = audit_cli(env.server.data_dir, "hsm", "--cluster-id", env.cluster_id,
-                    "--hsm-id", first, "--from-seq", "3")  # fmt: skip
-    assert json.loads(out.stdout.splitlines()[0])["seq"] == 3
+    resumed = audit_cli(env.server.data_dir, "hsm", "--cluster-id", env.cluster_id,
+                        "--hsm-id", first, "--from-seq", "3")  # fmt: skip
+    assert json.loads(resumed.stdout.splitlines()[0])["seq"] == 3
 
 
 def test_each_node_serves_cloudwatch_metrics(env: Env) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -64,7 +66,7 @@ def test_nul_characters_are_refused_as_invalid_input_on_postgresql(
     with running_server(tmp_path / "data", "--database-url", url) as server:
         kms = server.client()
         key_id = kms.create_key(Description="ok")["KeyMetadata"]["KeyId"]
-        calls = [
+        calls: list[Callable[[], Any]] = [
             lambda: kms.create_key(Description="a\x00b"),
             lambda: kms.update_key_description(KeyId=key_id, Description="a\x00b"),
             lambda: kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": "k\x00", "TagValue": "v"}]),
