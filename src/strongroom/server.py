@@ -233,13 +233,18 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
     control = ClusterControl(engine, config.data_dir, domain_clock.now)
     kms.cloudhsm = CloudHsmKeyStores(control, root)
+    secure = config.tls_cert is not None  # aws:SecureTransport
     trail_engine = open_trail_engine(config.data_dir, config.database_url)
     trail = _trail(config, trail_engine, identities)
     journal_reader = _journal_reader(config, trail_engine)
     services = [
         kms_service(kms, identities),
-        cloudtrail_service(trail_engine, identities, authz, config.account_id, journal_reader),
-        cloudhsm_service(control, identities, None if config.insecure_open_access else authz),
+        cloudtrail_service(
+            trail_engine, identities, authz, config.account_id, journal_reader, secure
+        ),
+        cloudhsm_service(
+            control, identities, None if config.insecure_open_access else authz, secure
+        ),
     ]
     known = {s.signing_name: s.shapes.operations for s in services}
     metrics = ServeMetrics(engine, {**known, "sts": frozenset({"AssumeRole", "GetCallerIdentity"})})
@@ -251,7 +256,7 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
         services,
         verifier,
         time.time,
-        query_services=[sts_service(identities, roles, authz, config.tls_cert is not None)],
+        query_services=[sts_service(identities, roles, authz, secure)],
         on_startup=_chain(scheduler.start, control.astart, monitoring.start),
         on_shutdown=_chain(monitoring.stop, scheduler.stop, control.astop),
         before_request=monitor.refresh,

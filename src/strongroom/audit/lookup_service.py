@@ -25,6 +25,7 @@ from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer, caller_of
 from strongroom.iam.identities import IdentityStore
 from strongroom.iam.policy import RequestFacts
+from strongroom.iam.policy.facts import global_keys
 
 __all__ = ["TARGET_PREFIX", "cloudtrail_service"]
 
@@ -99,21 +100,24 @@ def cloudtrail_service(
     authz: Authorizer,
     account_id: str,
     before_read: Callable[[], object] | None = None,
+    secure_transport: bool = False,
 ) -> Service:
     """The CloudTrail :class:`~strongroom.api.app.Service` (LookupEvents only).
-    ``before_read`` brings the trail's tables up to date first (the writer's journal)."""
+    ``before_read`` brings the trail's tables up to date first (the writer's journal);
+    ``secure_transport``: the endpoint is HTTPS (``aws:SecureTransport``)."""
 
     def call(
         operation: str, request: dict[str, Any], who: SignedIdentity, source_ip: str, rid: str
     ) -> dict[str, Any]:
-        del source_ip, rid
+        del rid
         principal = identities.authenticate(who.access_key_id, who.session_token)
         if operation != "LookupEvents":
             raise AwsError(
                 "UnsupportedOperationException", f"{operation} is not supported by Strongroom."
             )
         action = "cloudtrail:LookupEvents"
-        facts = RequestFacts(action, "*", caller_of(principal))
+        keys = global_keys(source_ip, who.region, secure_transport, time.time())
+        facts = RequestFacts(action, "*", caller_of(principal), keys)
         verdict = authz.decide(principal, facts, None, account_id)
         if not verdict.allowed:
             raise AwsError(

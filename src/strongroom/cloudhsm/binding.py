@@ -4,6 +4,7 @@ each call authorized as ``cloudhsm:<Operation>`` by the caller's identity polici
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from strongroom.api.app import Service
@@ -14,7 +15,7 @@ from strongroom.cloudhsm.ops import OPERATIONS, CallerContext
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer, caller_of
 from strongroom.iam.identities import IdentityStore
-from strongroom.iam.policy.facts import RequestFacts
+from strongroom.iam.policy.facts import RequestFacts, global_keys
 
 __all__ = ["cloudhsm_service"]
 
@@ -22,9 +23,13 @@ _REGION = re.compile(r"([a-z]+-){2,3}\d+")
 
 
 def cloudhsm_service(
-    control: ClusterControl, identities: IdentityStore, authz: Authorizer | None
+    control: ClusterControl,
+    identities: IdentityStore,
+    authz: Authorizer | None,
+    secure_transport: bool = False,
 ) -> Service:
-    """The cloudhsmv2 :class:`~strongroom.api.app.Service`."""
+    """The cloudhsmv2 :class:`~strongroom.api.app.Service` (``secure_transport``: the endpoint
+    is HTTPS, for ``aws:SecureTransport``)."""
     model = ServiceShapes.load("cloudhsmv2")
 
     def call(
@@ -39,7 +44,8 @@ def cloudhsm_service(
         if handler is None:
             raise AwsError("CloudHsmServiceException", f"{operation} is not supported")
         if authz is not None:
-            facts = RequestFacts(f"cloudhsm:{operation}", "*", caller_of(principal))
+            keys = global_keys(source_ip, who.region, secure_transport, time.time())
+            facts = RequestFacts(f"cloudhsm:{operation}", "*", caller_of(principal), keys)
             verdict = authz.decide(principal, facts, None, principal.account_id)
             if not verdict.allowed:
                 raise AwsError(

@@ -250,6 +250,7 @@ class KmsAccessControl:
             "aws:CurrentTime": current,
             "aws:EpochTime": epoch,
             "aws:SecureTransport": (self._secure,),
+            "aws:RequestedRegion": (ctx.region,),
         }
         if ctx.source_ip:
             out["aws:SourceIp"] = (ctx.source_ip,)

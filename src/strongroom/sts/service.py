@@ -13,6 +13,7 @@ from strongroom.api.sigv4 import SignedIdentity
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer
 from strongroom.iam.identities import IdentityStore
+from strongroom.iam.policy.facts import global_keys
 from strongroom.iam.principal import Principal
 from strongroom.iam.roles import RoleStore
 
@@ -81,7 +82,7 @@ class _Sts:
         self._identities = identities
         self._roles = roles
         self._authz = authz
-        self._secure = ("true",) if secure else ("false",)
+        self._secure = secure
 
     def call(
         self, action: str, params: dict[str, str], who: SignedIdentity, ip: str, rid: str
@@ -90,10 +91,13 @@ class _Sts:
         if action == "GetCallerIdentity":
             return _caller_identity(principal, rid)
         if action == "AssumeRole":
-            return self._assume_role(principal, params, ip, rid)
+            keys = global_keys(ip, who.region, self._secure, time.time())
+            return self._assume_role(principal, params, keys, rid)
         raise AwsError("InvalidAction", f"Could not find operation {action} for version 2011-06-15")
 
-    def _assume_role(self, caller: Principal, params: dict[str, str], ip: str, rid: str) -> bytes:
+    def _assume_role(
+        self, caller: Principal, params: dict[str, str], keys: dict[str, tuple[str, ...]], rid: str
+    ) -> bytes:
         role_arn, session_name = params.get("RoleArn", ""), params.get("RoleSessionName", "")
         if not role_arn:
             raise _validation("null", "roleArn", "Member must not be null")
@@ -108,10 +112,7 @@ class _Sts:
             raise _validation(external_id, "externalId", "Member must have length 2-1224")
         match = _ROLE_ARN.fullmatch(role_arn)
         role = None if match is None else self._roles.get_role(match.group(1), match.group(2))
-        context: dict[str, Any] = {
-            "aws:SourceIp": (ip,) if ip else (),
-            "aws:SecureTransport": self._secure,
-        }
+        context: dict[str, Any] = dict(keys)
         if external_id is not None:
             context["sts:ExternalId"] = (external_id,)
         self._authz.check_assume_role(caller, role_arn, role, context)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -9,7 +10,7 @@ from typing import Literal
 
 from strongroom.iam.policy.variables import Context
 
-__all__ = ["Caller", "CallerType", "RequestFacts"]
+__all__ = ["Caller", "CallerType", "RequestFacts", "global_keys"]
 
 CallerType = Literal["User", "AssumedRole", "Root", "Service"]
 
@@ -49,6 +50,24 @@ class Caller:
         if self.userid:
             out["aws:userid"] = (self.userid,)
         return out
+
+
+def global_keys(
+    source_ip: str, region: str, secure_transport: bool, now: float
+) -> dict[str, tuple[str, ...]]:
+    """The global condition keys of the request itself, which every service's requests have:
+    ``aws:SourceIp`` (absent without an address), ``aws:SecureTransport``,
+    ``aws:RequestedRegion``, ``aws:CurrentTime`` and ``aws:EpochTime`` (``now``, Unix time)."""
+    second = int(now)
+    out: dict[str, tuple[str, ...]] = {
+        "aws:SecureTransport": ("true" if secure_transport else "false",),
+        "aws:RequestedRegion": (region,),
+        "aws:CurrentTime": (time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)),),
+        "aws:EpochTime": (str(second),),
+    }
+    if source_ip:
+        out["aws:SourceIp"] = (source_ip,)
+    return out
 
 
 def _values(raw: str | tuple[str, ...] | list[str]) -> tuple[str, ...]:
