@@ -15,7 +15,6 @@ least 0.8). Needs wrk and the bench extra, as kms_bench.py. See bench/README.md.
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -29,30 +28,14 @@ from authz_bench import (
     variant_settings,
 )
 from kms_bench import wrk_binary
-from kms_report import LoadResult
+from kms_report import LoadResult, rounds_table
 
 GOAL = 0.8
 LABELS = {"a-trail-off": "(a) --insecure-no-audit-trail", "b-trail-on": "(b) audit trail on"}
 
 
 def report(rounds: dict[str, list[LoadResult]]) -> tuple[list[str], float]:
-    head = (
-        f"{'configuration':<32} {'req/s (median)':>14} {'rounds':>22} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'srv CPU':>7} {'req/CPU-s':>9} {'other CPU':>9}"
-    )
-    lines = [head, "-" * len(head)]
-    medians: dict[str, float] = {}
-    per_cpu: dict[str, float] = {}
-    for label, results in rounds.items():
-        medians[label] = statistics.median(r.rps for r in results)
-        per_cpu[label] = statistics.median(r.rps_per_cpu for r in results)
-        mid = min(results, key=lambda r: abs(r.rps - medians[label]))
-        each = "/".join(f"{r.rps:,.0f}" for r in results)
-        lines.append(
-            f"{LABELS[label]:<32} {medians[label]:>14,.0f} {each:>22} {mid.p50_ms:>7.2f} "
-            f"{mid.p99_ms:>7.2f} {mid.server_cpu_pct:>6.0f}% {per_cpu[label]:>9,.0f} "
-            f"{max(r.other_cpu_pct for r in results):>8.0f}%"
-        )
+    lines, medians, per_cpu = rounds_table(rounds, LABELS)
     ratio = medians["b-trail-on"] / medians["a-trail-off"]
     cpu_ratio = per_cpu["b-trail-on"] / per_cpu["a-trail-off"]
     verdict = "meets" if ratio >= GOAL else "BELOW"

@@ -26,7 +26,6 @@ import contextlib
 import json
 import resource
 import secrets
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,7 +54,7 @@ from kms_bench import (
     write_signed,
     wrk_binary,
 )
-from kms_report import LoadResult, check, save
+from kms_report import LoadResult, check, rounds_table, save
 
 ACCOUNT = "111122223333"
 CONTEXT = {"app": "payments", "tenant": "t-0042"}
@@ -269,31 +268,11 @@ LABELS = {
 
 
 def report(rounds: dict[str, list[LoadResult]]) -> tuple[list[str], dict[str, float]]:
-    head = (
-        f"{'configuration':<32} {'req/s (median)':>14} {'rounds':>22} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'srv CPU':>7} {'req/CPU-s':>9} {'wrk CPU':>7} {'other CPU':>9}"
-    )
-    lines = [head, "-" * len(head)]
-    medians: dict[str, float] = {}
-    for label, results in rounds.items():
-        median = statistics.median(r.rps for r in results)
-        medians[label] = median
-        mid = min(results, key=lambda r: abs(r.rps - median))
-        each = "/".join(f"{r.rps:,.0f}" for r in results)
-        lines.append(
-            f"{LABELS[label]:<32} {median:>14,.0f} {each:>22} {mid.p50_ms:>7.2f} "
-            f"{mid.p99_ms:>7.2f} {mid.server_cpu_pct:>6.0f}% "
-            f"{statistics.median(r.rps_per_cpu for r in results):>9,.0f} "
-            f"{mid.wrk_cpu_pct:>6.0f}% {max(r.other_cpu_pct for r in results):>8.0f}%"
-        )
+    lines, medians, per_cpu = rounds_table(rounds, LABELS)
     base = medians["a-open"]
     ratios = {
         "b/a": medians["b-default"] / base,
         "c/a": medians["c-20-statements"] / base,
-    }
-    per_cpu = {
-        label: statistics.median(r.rps_per_cpu for r in results)
-        for label, results in rounds.items()
     }
     lines.append("")
     for name, value in ratios.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import statistics
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,6 +68,31 @@ def ratios(results: list[LoadResult]) -> list[str]:
                 f"CPU-second, p50 {theirs.p50_ms / max(ours.p50_ms, 1e-3):5.1f}x lower"
             )
     return lines
+
+
+def rounds_table(
+    rounds: dict[str, list[LoadResult]], labels: dict[str, str], width: int = 32
+) -> tuple[list[str], dict[str, float], dict[str, float]]:
+    """The table of interleaved rounds (one line per configuration: its median round, every
+    round's req/s, latency, CPU), and the median req/s and req/CPU-s of each label."""
+    head = (
+        f"{'configuration':<{width}} {'req/s (median)':>14} {'rounds':>24} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'srv CPU':>7} {'req/CPU-s':>9} {'wrk CPU':>7} {'other CPU':>9}"
+    )
+    lines = [head, "-" * len(head)]
+    medians: dict[str, float] = {}
+    per_cpu: dict[str, float] = {}
+    for label, results in rounds.items():
+        medians[label] = statistics.median(r.rps for r in results)
+        per_cpu[label] = statistics.median(r.rps_per_cpu for r in results)
+        mid = min(results, key=lambda r: abs(r.rps - medians[label]))
+        each = "/".join(f"{r.rps:,.0f}" for r in results)
+        lines.append(
+            f"{labels[label]:<{width}} {medians[label]:>14,.0f} {each:>24} {mid.p50_ms:>7.2f} "
+            f"{mid.p99_ms:>7.2f} {mid.server_cpu_pct:>6.0f}% {per_cpu[label]:>9,.0f} "
+            f"{mid.wrk_cpu_pct:>6.0f}% {max(r.other_cpu_pct for r in results):>8.0f}%"
+        )
+    return lines, medians, per_cpu
 
 
 def check(results: list[LoadResult]) -> list[str]:

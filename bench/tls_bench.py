@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from authz_bench import finish, kms_client, run_rounds, strongroom, variant_args, variant_settings
 from kms_bench import wrk_binary
-from kms_report import LoadResult
+from kms_report import LoadResult, rounds_table
 
 LABELS = {"a-http": "(a) HTTP", "b-https": "(b) HTTPS (TLS 1.3)"}
 
@@ -46,22 +45,7 @@ def self_signed(workdir: Path) -> tuple[Path, Path]:
 
 
 def report(rounds: dict[str, list[LoadResult]]) -> list[str]:
-    head = (
-        f"{'configuration':<22} {'req/s (median)':>14} {'rounds':>24} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'srv CPU':>7} {'req/CPU-s':>9}"
-    )
-    lines = [head, "-" * len(head)]
-    medians: dict[str, float] = {}
-    per_cpu: dict[str, float] = {}
-    for label, results in rounds.items():
-        medians[label] = statistics.median(r.rps for r in results)
-        per_cpu[label] = statistics.median(r.rps_per_cpu for r in results)
-        mid = min(results, key=lambda r: abs(r.rps - medians[label]))
-        each = "/".join(f"{r.rps:,.0f}" for r in results)
-        lines.append(
-            f"{LABELS[label]:<22} {medians[label]:>14,.0f} {each:>24} {mid.p50_ms:>7.2f} "
-            f"{mid.p99_ms:>7.2f} {mid.server_cpu_pct:>6.0f}% {per_cpu[label]:>9,.0f}"
-        )
+    lines, medians, per_cpu = rounds_table(rounds, LABELS, 22)
     ratio = medians["b-https"] / medians["a-http"]
     cpu_ratio = per_cpu["b-https"] / per_cpu["a-http"]
     return [*lines, "", f"b/a = {ratio:.2f} req/s ({cpu_ratio:.2f} per server CPU-second)"]
