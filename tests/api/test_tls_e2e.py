@@ -18,8 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import aws_encryption_sdk
 import boto3
+import botocore.session
 import pytest
+from aws_encryption_sdk.key_providers.kms import StrictAwsKmsMasterKeyProvider
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError, SSLError
 from cryptography import x509
@@ -306,3 +309,21 @@ def test_trust_policy_secure_transport(
     with pytest.raises(ClientError) as denied:
         server.client("sts").assume_role(RoleArn=plain_role, RoleSessionName="plain")
     assert denied.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_encryption_sdk_over_https(
+    https: Server, pki: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Encryption SDK builds its own KMS clients: AWS_ENDPOINT_URL and AWS_CA_BUNDLE, the
+    way a user points it at an HTTPS endpoint, are all it needs."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", _url(https))
+    monkeypatch.setenv("AWS_CA_BUNDLE", str(pki["ca"]))
+    arn = _client(https, "kms", str(pki["ca"])).create_key()["KeyMetadata"]["Arn"]
+    akid, secret = https.credentials()
+    session = botocore.session.Session()
+    session.set_credentials(akid, secret)
+    session.set_config_variable("region", REGION)
+    provider = StrictAwsKmsMasterKeyProvider(key_ids=[arn], botocore_session=session)
+    client = aws_encryption_sdk.EncryptionSDKClient()
+    ciphertext, _ = client.encrypt(source=b"sdk over tls", key_provider=provider)
+    assert client.decrypt(source=ciphertext, key_provider=provider)[0] == b"sdk over tls"
