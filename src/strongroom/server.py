@@ -223,8 +223,9 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     roles = RoleStore(engine, root, domain_clock, identities, monitor)
     authz = Authorizer(roles)
     kms = Kms(engine, SoftwareKeyStore(root), domain_clock, monitor)
+    secure = config.tls_cert is not None  # aws:SecureTransport in every service's policies
     if not config.insecure_open_access:
-        kms.authorizer = KmsAccessControl(authz, kms, secure_transport=config.tls_cert is not None)
+        kms.authorizer = KmsAccessControl(authz, kms, secure_transport=secure)
     else:
         log.warning("ACCESS CONTROL IS OFF: every authenticated caller may use every key")
     verifier = Verifier(
@@ -233,7 +234,6 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
     control = ClusterControl(engine, config.data_dir, domain_clock.now)
     kms.cloudhsm = CloudHsmKeyStores(control, root)
-    secure = config.tls_cert is not None  # aws:SecureTransport
     trail_engine = open_trail_engine(config.data_dir, config.database_url)
     trail = _trail(config, trail_engine, identities)
     journal_reader = _journal_reader(config, trail_engine)

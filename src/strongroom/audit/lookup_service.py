@@ -24,8 +24,7 @@ from strongroom.audit.query import ATTRIBUTES, EventRow, Filter, lookup
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer, caller_of
 from strongroom.iam.identities import IdentityStore
-from strongroom.iam.policy import RequestFacts
-from strongroom.iam.policy.facts import global_keys
+from strongroom.iam.policy import RequestFacts, global_keys
 
 __all__ = ["TARGET_PREFIX", "cloudtrail_service"]
 

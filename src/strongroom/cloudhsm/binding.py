@@ -15,7 +15,7 @@ from strongroom.cloudhsm.ops import OPERATIONS, CallerContext
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer, caller_of
 from strongroom.iam.identities import IdentityStore
-from strongroom.iam.policy.facts import RequestFacts, global_keys
+from strongroom.iam.policy import RequestFacts, global_keys
 
 __all__ = ["cloudhsm_service"]
 

@@ -13,7 +13,7 @@ from strongroom.api.sigv4 import SignedIdentity
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer
 from strongroom.iam.identities import IdentityStore
-from strongroom.iam.policy.facts import global_keys
+from strongroom.iam.policy import global_keys
 from strongroom.iam.principal import Principal
 from strongroom.iam.roles import RoleStore
 

@@ -22,7 +22,7 @@ from strongroom.iam.policy.document import (
 )
 from strongroom.iam.policy.errors import PolicyError
 from strongroom.iam.policy.evaluate import evaluate
-from strongroom.iam.policy.facts import Caller, CallerType, RequestFacts
+from strongroom.iam.policy.facts import Caller, CallerType, RequestFacts, global_keys
 
 __all__ = [
     "Caller",
@@ -35,6 +35,7 @@ __all__ = [
     "RequestFacts",
     "Statement",
     "evaluate",
+    "global_keys",
     "parse_policy",
     "principal_arns",
 ]
