@@ -9,10 +9,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from strongroom.files import replace_text
 from strongroom.iam.identities import AccessKeyPair, IdentityStore
 from strongroom.iam.roles import RoleStore
 
-__all__ = ["ADMIN_POLICY", "ADMIN_POLICY_DOCUMENT", "ADMIN_USER", "PROFILE", "ensure_admin"]
+__all__ = [
+    "ADMIN_POLICY",
+    "ADMIN_POLICY_DOCUMENT",
+    "ADMIN_USER",
+    "PROFILE",
+    "ensure_admin",
+    "set_ca_bundle",
+]
 
 ADMIN_USER = "admin"
 PROFILE = "strongroom"
@@ -66,3 +74,20 @@ def _write_files(data_dir: Path, pair: AccessKeyPair, region: str) -> None:
     (data_dir / "config").write_text(
         f"[profile {PROFILE}]\nregion = {region}\noutput = json\n", encoding="utf-8"
     )
+
+
+def set_ca_bundle(data_dir: Path, ca_bundle: Path | None) -> None:
+    """Point the profile in ``<data-dir>/config`` at ``ca_bundle`` (the certificate that
+    ``serve --tls-self-signed`` made: the aws CLI, boto3 and the Encryption SDK using the profile
+    then trust it), or drop the ``ca_bundle`` line again. Other lines stay as they are."""
+    config = data_dir / "config"
+    if not config.exists():
+        return
+    lines = [
+        line
+        for line in config.read_text(encoding="utf-8").splitlines()
+        if line.partition("=")[0].strip() != "ca_bundle"
+    ]
+    if ca_bundle is not None:
+        lines.append(f"ca_bundle = {ca_bundle}")
+    replace_text(config, "\n".join(lines) + "\n")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -30,6 +31,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from strongroom.crypto.server_cert import certificate_hosts
 from tests.conftest import (
     ACCOUNT,
     AWS_CLI,
@@ -327,3 +329,59 @@ def test_encryption_sdk_over_https(
     client = aws_encryption_sdk.EncryptionSDKClient()
     ciphertext, _ = client.encrypt(source=b"sdk over tls", key_provider=provider)
     assert client.decrypt(source=ciphertext, key_provider=provider)[0] == b"sdk over tls"
+
+
+def _profile_env(data_dir: Path) -> dict[str, str]:
+    """The environment of a user who only set the data dir's profile (no CA options)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    return env | {
+        "AWS_SHARED_CREDENTIALS_FILE": str(data_dir / "credentials"),
+        "AWS_CONFIG_FILE": str(data_dir / "config"),
+        "AWS_PROFILE": "strongroom",
+    }
+
+
+def test_self_signed_certificate_trusted_through_the_profile(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    with running_server(data, "--tls-self-signed") as srv:
+        cert = data / "tls-self-signed.crt"
+        assert (data / "tls-self-signed.key").stat().st_mode & 0o077 == 0
+        assert f"ca_bundle = {cert}" in (data / "config").read_text()
+        assert certificate_hosts(cert.read_bytes()) >= {"127.0.0.1", "localhost"}
+        first = cert.read_bytes()
+        env = _profile_env(data)
+        cli = subprocess.run(
+            [AWS_CLI, "kms", "create-key", "--endpoint-url", _url(srv)],
+            check=False, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr
+        status = subprocess.run(
+            [STRONGROOM, "status", "--endpoint-url", _url(srv), "--data-dir", str(data)],
+            check=False, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert status.returncode == 0 and "reachable" in status.stdout, status.stdout
+        # boto3 with the profile (and nothing else) trusts it too
+        with pytest.MonkeyPatch.context() as patch:
+            for name, value in env.items():
+                if name.startswith("AWS_"):
+                    patch.setenv(name, value)
+            patch.delenv("AWS_CA_BUNDLE", raising=False)
+            session = boto3.Session(profile_name="strongroom", region_name=REGION)
+            assert session.client("kms", endpoint_url=_url(srv)).list_keys()["Keys"]
+    # a restart keeps the certificate; plain HTTP again drops the profile's ca_bundle line
+    with running_server(data, "--tls-self-signed"):
+        assert cert.read_bytes() == first
+    with running_server(data):
+        assert "ca_bundle" not in (data / "config").read_text()
+
+
+def test_self_signed_and_own_certificate_exclude_each_other(
+    tmp_path: Path, pki: dict[str, Path]
+) -> None:
+    proc = subprocess.run(
+        [STRONGROOM, "serve", "--port", str(free_port()), "--data-dir", str(tmp_path / "d"),
+         "--tls-self-signed", "--tls-cert", str(pki["cert"]), "--tls-key", str(pki["key"])],
+        check=False, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "strongroom serve: --tls-self-signed or --tls-cert/--tls-key, not both" in proc.stderr

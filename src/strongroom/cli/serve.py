@@ -14,7 +14,9 @@ from typing import Any, NoReturn
 import click
 
 from strongroom.audit.writer_process import WriterProcess
-from strongroom.bootstrap import PROFILE, ensure_admin
+from strongroom.bootstrap import PROFILE, ensure_admin, set_ca_bundle
+from strongroom.crypto.server_cert import certificate_hosts, self_signed_server_certificate
+from strongroom.files import replace_text
 from strongroom.metrics.multiprocess import fresh_multiprocess_dir
 from strongroom.monitoring.alarm_config import AlarmConfigError
 from strongroom.server import (
@@ -26,7 +28,11 @@ from strongroom.server import (
     lock_data_dir,
 )
 
-__all__ = ["TLS12_CIPHERS", "serve"]
+__all__ = ["SELF_SIGNED_CERT", "SELF_SIGNED_KEY", "TLS12_CIPHERS", "self_signed_files", "serve"]
+
+#: ``--tls-self-signed``: the certificate and key files in the data dir
+SELF_SIGNED_CERT = "tls-self-signed.crt"
+SELF_SIGNED_KEY = "tls-self-signed.key"
 
 #: the TLS 1.2 cipher suites HTTPS offers (TLS 1.3's are all AEAD and forward-secret already)
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
@@ -101,6 +107,13 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
     help="The private key of --tls-cert (PEM, unencrypted).",
 )
 @click.option(
+    "--tls-self-signed",
+    is_flag=True,
+    envvar="STRONGROOM_TLS_SELF_SIGNED",
+    help="Serve HTTPS with a certificate of its own, made on first start in the data dir; "
+    "the data dir's aws CLI profile trusts it (ca_bundle).",
+)
+@click.option(
     "--clock-offset-file",
     default=None,
     envvar="STRONGROOM_CLOCK_OFFSET_FILE",
@@ -120,6 +133,7 @@ def serve(
     alarms_config: str | None,
     tls_cert: str | None,
     tls_key: str | None,
+    tls_self_signed: bool,
     clock_offset_file: str | None,
 ) -> None:
     """Run Strongroom: the AWS KMS API on http://HOST:PORT/ (https with --tls-cert)."""
@@ -142,8 +156,7 @@ def serve(
         tls_cert=str(Path(tls_cert).resolve()) if tls_cert else None,
         tls_key=str(Path(tls_key).resolve()) if tls_key else None,
     )
-    if problem := _tls_problem(config):
-        _refuse(problem, 2)
+    config = _with_tls(config, tls_self_signed)
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         lock = lock_data_dir(config.data_dir)
@@ -163,7 +176,10 @@ def serve(
             writer.stop()
         _refuse(f"{'--alarms-config: ' if isinstance(exc, AlarmConfigError) else ''}{exc}", 2)
     ensure_admin(config.data_dir, runtime.identities, runtime.roles, account_id, "us-east-1")
-    _banner(config)
+    set_ca_bundle(
+        config.data_dir, Path(config.tls_cert) if tls_self_signed and config.tls_cert else None
+    )
+    _banner(config, tls_self_signed)
     options = _uvicorn_options(config)
     if workers > 1:
         runtime.close()
@@ -224,6 +240,20 @@ def _uvicorn_options(config: Config) -> dict[str, Any]:
     return options
 
 
+def _with_tls(config: Config, self_signed: bool) -> Config:
+    """``config`` with --tls-self-signed's files in place; refuse TLS options that cannot
+    serve HTTPS."""
+    if self_signed and (config.tls_cert or config.tls_key):
+        _refuse("--tls-self-signed or --tls-cert/--tls-key, not both", 2)
+    if self_signed:
+        config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cert, key = self_signed_files(config.data_dir, config.host)
+        config = dataclasses.replace(config, tls_cert=str(cert), tls_key=str(key))
+    if problem := _tls_problem(config):
+        _refuse(problem, 2)
+    return config
+
+
 def _tls_problem(config: Config) -> str:
     """Why --tls-cert and --tls-key cannot serve HTTPS ('' if they can, or are not given)."""
     if bool(config.tls_cert) != bool(config.tls_key):
@@ -242,7 +272,23 @@ def _tls_problem(config: Config) -> str:
     return ""
 
 
-def _banner(config: Config) -> None:
+def self_signed_files(data_dir: Path, host: str) -> tuple[Path, Path]:
+    """``--tls-self-signed``'s certificate and key in the data dir: made on first start, and
+    made again should the certificate not name the host ``serve`` listens on."""
+    cert, key = data_dir / SELF_SIGNED_CERT, data_dir / SELF_SIGNED_KEY
+    wildcard = host in {"0.0.0.0", "::", ""}
+    wanted = {"127.0.0.1", "localhost"} | (set() if wildcard else {host})
+    if cert.exists() and key.exists() and wanted <= certificate_hosts(cert.read_bytes()):
+        return cert, key
+    cert_pem, key_pem = self_signed_server_certificate(
+        [host, *sorted(wanted - {host})] if not wildcard else sorted(wanted)
+    )
+    replace_text(key, key_pem.decode("ascii"), mode=0o600)
+    replace_text(cert, cert_pem.decode("ascii"))
+    return cert, key
+
+
+def _banner(config: Config, self_signed: bool = False) -> None:
     endpoint = f"{config.scheme}://{config.host}:{config.port}"
     rel = config.data_dir
     click.echo(
@@ -253,8 +299,10 @@ def _banner(config: Config) -> None:
         f"AWS_PROFILE={PROFILE}\n"
         f"  aws kms create-key --endpoint-url {endpoint}\n"
         + (
-            "(over HTTPS they must trust the certificate's issuer: the aws CLI's --ca-bundle, "
-            "or AWS_CA_BUNDLE, names its certificate)\n"
+            f"(the profile trusts the self-signed certificate: ca_bundle = {config.tls_cert})\n"
+            if self_signed
+            else "(over HTTPS they must trust the certificate's issuer: the aws CLI's "
+            "--ca-bundle, or AWS_CA_BUNDLE, names its certificate)\n"
             if config.tls_cert
             else ""
         ),

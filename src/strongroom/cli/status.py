@@ -163,12 +163,16 @@ def status(endpoint_url: str, data_dir: Path | None, region: str, ca_bundle: str
     """One screen: service, keys, clusters and HSMs, key stores, firing alarms."""
     console = Console(width=max(100, Console().width))
     endpoint = endpoint_url.rstrip("/")
+    session = _session(data_dir, region)
+    # as the aws CLI: --ca-bundle, else AWS_CA_BUNDLE, else the profile's ca_bundle (the one
+    # serve --tls-self-signed writes)
+    ca_bundle = ca_bundle or session.get_config_variable("ca_bundle")
     try:
         metrics = _scrape(endpoint, ca_bundle)
     except OSError as exc:
         console.print(f"[bold]Strongroom[/] at {endpoint}: [red]unreachable[/] ({exc})")
         sys.exit(1)
-    clients = _clients(_session(data_dir, region), endpoint, region, ca_bundle)
+    clients = _clients(session, endpoint, region, ca_bundle)
     _service(console, endpoint, metrics, clients)
     _keys(console, metrics)
     try:
