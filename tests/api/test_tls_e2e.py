@@ -369,8 +369,10 @@ def test_self_signed_certificate_trusted_through_the_profile(tmp_path: Path) -> 
             session = boto3.Session(profile_name="strongroom", region_name=REGION)
             assert session.client("kms", endpoint_url=_url(srv)).list_keys()["Keys"]
     # a restart keeps the certificate; plain HTTP again drops the profile's ca_bundle line
-    with running_server(data, "--tls-self-signed"):
+    with running_server(data, "--tls-self-signed", env={"AWS_CA_BUNDLE": "/elsewhere"}) as srv:
         assert cert.read_bytes() == first
+        # an AWS_CA_BUNDLE would win over the profile's ca_bundle: serve says so
+        assert "AWS_CA_BUNDLE is set here, and it takes precedence" in srv.log()
     with running_server(data):
         assert "ca_bundle" not in (data / "config").read_text()
 

@@ -288,6 +288,24 @@ def self_signed_files(data_dir: Path, host: str) -> tuple[Path, Path]:
     return cert, key
 
 
+def _tls_hint(config: Config, self_signed: bool) -> str:
+    """What the banner says of trusting the HTTPS certificate ('' over plain HTTP)."""
+    if self_signed:
+        hint = f"the profile trusts the self-signed certificate: ca_bundle = {config.tls_cert}"
+        if os.environ.get("AWS_CA_BUNDLE"):
+            hint += (
+                "; AWS_CA_BUNDLE is set here, and it takes precedence over a profile's "
+                "ca_bundle: unset it, or set it to that file"
+            )
+        return f"({hint})\n"
+    if config.tls_cert:
+        return (
+            "(over HTTPS they must trust the certificate's issuer: the aws CLI's --ca-bundle, "
+            "or AWS_CA_BUNDLE, names its certificate)\n"
+        )
+    return ""
+
+
 def _banner(config: Config, self_signed: bool = False) -> None:
     endpoint = f"{config.scheme}://{config.host}:{config.port}"
     rel = config.data_dir
@@ -297,14 +315,6 @@ def _banner(config: Config, self_signed: bool = False) -> None:
         "Use it with the aws CLI or boto3:\n"
         f"  export AWS_SHARED_CREDENTIALS_FILE={rel}/credentials AWS_CONFIG_FILE={rel}/config "
         f"AWS_PROFILE={PROFILE}\n"
-        f"  aws kms create-key --endpoint-url {endpoint}\n"
-        + (
-            f"(the profile trusts the self-signed certificate: ca_bundle = {config.tls_cert})\n"
-            if self_signed
-            else "(over HTTPS they must trust the certificate's issuer: the aws CLI's "
-            "--ca-bundle, or AWS_CA_BUNDLE, names its certificate)\n"
-            if config.tls_cert
-            else ""
-        ),
+        f"  aws kms create-key --endpoint-url {endpoint}\n" + _tls_hint(config, self_signed),
     )
     sys.stdout.flush()
