@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import signal
+import socket
 import ssl
 import sys
 from pathlib import Path
@@ -274,15 +275,14 @@ def _tls_problem(config: Config) -> str:
 
 def self_signed_files(data_dir: Path, host: str) -> tuple[Path, Path]:
     """``--tls-self-signed``'s certificate and key in the data dir: made on first start, and
-    made again should the certificate not name the host ``serve`` listens on."""
+    made again should the certificate not name the host ``serve`` listens on (on every
+    address: the machine's host name)."""
     cert, key = data_dir / SELF_SIGNED_CERT, data_dir / SELF_SIGNED_KEY
     wildcard = host in {"0.0.0.0", "::", ""}
-    wanted = {"127.0.0.1", "localhost"} | (set() if wildcard else {host})
+    wanted = {"127.0.0.1", "localhost", socket.gethostname() if wildcard else host}
     if cert.exists() and key.exists() and wanted <= certificate_hosts(cert.read_bytes()):
         return cert, key
-    cert_pem, key_pem = self_signed_server_certificate(
-        [host, *sorted(wanted - {host})] if not wildcard else sorted(wanted)
-    )
+    cert_pem, key_pem = self_signed_server_certificate(sorted(wanted))
     replace_text(key, key_pem.decode("ascii"), mode=0o600)
     replace_text(cert, cert_pem.decode("ascii"))
     return cert, key
