@@ -83,11 +83,10 @@ def set_ca_bundle(data_dir: Path, ca_bundle: Path | None) -> None:
     config = data_dir / "config"
     if not config.exists():
         return
-    lines = [
-        line
-        for line in config.read_text(encoding="utf-8").splitlines()
-        if line.partition("=")[0].strip() != "ca_bundle"
-    ]
+    text = config.read_text(encoding="utf-8")
+    lines = [line for line in text.splitlines() if line.partition("=")[0].strip() != "ca_bundle"]
     if ca_bundle is not None:
         lines.append(f"ca_bundle = {ca_bundle}")
-    replace_text(config, "\n".join(lines) + "\n")
+    new = "\n".join(lines) + "\n"
+    if new != text:  # the file is the user's too: written only when the line changes
+        replace_text(config, new)
