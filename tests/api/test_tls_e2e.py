@@ -368,13 +368,17 @@ def test_self_signed_certificate_trusted_through_the_profile(tmp_path: Path) -> 
             patch.delenv("AWS_CA_BUNDLE", raising=False)
             session = boto3.Session(profile_name="strongroom", region_name=REGION)
             assert session.client("kms", endpoint_url=_url(srv)).list_keys()["Keys"]
-    # a restart keeps the certificate; plain HTTP again drops the profile's ca_bundle line
+    # a restart keeps the certificate; plain HTTP again drops the profile's ca_bundle line,
+    # and only that line (the file is the user's too)
+    with (data / "config").open("a") as config:
+        config.write("cli_pager =\n")
     with running_server(data, "--tls-self-signed", env={"AWS_CA_BUNDLE": "/elsewhere"}) as srv:
         assert cert.read_bytes() == first
         # an AWS_CA_BUNDLE would win over the profile's ca_bundle: serve says so
         assert "AWS_CA_BUNDLE is set here, and it takes precedence" in srv.log()
     with running_server(data):
-        assert "ca_bundle" not in (data / "config").read_text()
+        text = (data / "config").read_text()
+        assert "ca_bundle" not in text and "cli_pager =\n" in text and "region = " in text
 
 
 def test_self_signed_and_own_certificate_exclude_each_other(
