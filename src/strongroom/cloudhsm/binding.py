@@ -1,5 +1,6 @@
 """CloudHSM on the wire: the ``BaldrApiService`` target prefix (SigV4 service ``cloudhsm``),
-each call authorized as ``cloudhsm:<Operation>`` by the caller's identity policies."""
+each call authorized as ``cloudhsm:<Operation>`` by the caller's identity policies, on the
+resource and with the tag keys of :mod:`strongroom.cloudhsm.access`."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from strongroom.api.app import Service
 from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity
+from strongroom.cloudhsm.access import resource_of, tag_context
 from strongroom.cloudhsm.control import ClusterControl
 from strongroom.cloudhsm.ops import OPERATIONS, CallerContext
 from strongroom.errors import AwsError
@@ -43,17 +45,21 @@ def cloudhsm_service(
         handler = OPERATIONS.get(operation)
         if handler is None:
             raise AwsError("CloudHsmServiceException", f"{operation} is not supported")
+        ctx = CallerContext(principal.account_id, who.region)
         if authz is not None:
             keys = global_keys(source_ip, who.region, secure_transport, time.time())
-            facts = RequestFacts(f"cloudhsm:{operation}", "*", caller_of(principal), keys)
+            keys |= tag_context(control, operation, request, ctx)
+            resource = resource_of(operation, request, ctx)
+            facts = RequestFacts(f"cloudhsm:{operation}", resource, caller_of(principal), keys)
             verdict = authz.decide(principal, facts, None, principal.account_id)
             if not verdict.allowed:
+                on = "" if resource == "*" else f" on resource: {resource}"
                 raise AwsError(
                     "CloudHsmAccessDeniedException",
                     f"User: {principal.arn} is not authorized to perform: "
-                    f"cloudhsm:{operation} {verdict.reason}",
+                    f"cloudhsm:{operation}{on} {verdict.reason}",
                 )
-        return handler(control, CallerContext(principal.account_id, who.region), request)
+        return handler(control, ctx, request)
 
     return Service(
         "BaldrApiService",

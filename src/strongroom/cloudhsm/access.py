@@ -1,0 +1,85 @@
+"""What a ``cloudhsmv2`` call is authorized against, beyond its action: the resource it acts on
+and its tag condition keys, as AWS's service authorization reference has them for CloudHSM.
+
+* The actions on one cluster (CreateHsm, DeleteCluster, DeleteHsm, InitializeCluster,
+  ModifyCluster) are authorized on ``arn:aws:cloudhsm:<region>:<account>:cluster/<id>``; those on
+  one backup (CopyBackupToRegion, DeleteBackup, ModifyBackupAttributes, RestoreBackup) on
+  ``...:backup/<id>``; TagResource, UntagResource and ListTags on whichever their ResourceId
+  names. The others (CreateCluster, DescribeClusters, DescribeBackups) on ``*``.
+* ``aws:ResourceTag/<key>``: the tags of that cluster or backup (none if it does not exist, so
+  that a caller learns nothing from a denial); ``aws:RequestTag/<key>`` and ``aws:TagKeys``: the
+  tags CreateCluster, CopyBackupToRegion and TagResource set, and the keys UntagResource
+  removes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from strongroom.cloudhsm.control import ClusterControl
+from strongroom.cloudhsm.ops import CallerContext
+from strongroom.cloudhsm.ops_backup import backup_of
+from strongroom.errors import AwsError
+
+__all__ = ["resource_of", "tag_context"]
+
+_BY_CLUSTER = frozenset(
+    {"CreateHsm", "DeleteCluster", "DeleteHsm", "InitializeCluster", "ModifyCluster"}
+)
+_BY_BACKUP = frozenset(
+    {"CopyBackupToRegion", "DeleteBackup", "ModifyBackupAttributes", "RestoreBackup"}
+)
+_BY_RESOURCE_ID = frozenset({"TagResource", "UntagResource", "ListTags"})
+_SETS_TAGS = frozenset({"CreateCluster", "CopyBackupToRegion", "TagResource"})
+
+
+def _resource_id(operation: str, request: dict[str, Any]) -> str:
+    if operation in _BY_CLUSTER:
+        found = request.get("ClusterId")
+    elif operation in _BY_BACKUP:
+        found = request.get("BackupId")
+    elif operation in _BY_RESOURCE_ID:
+        found = request.get("ResourceId")
+    else:
+        return ""
+    if not isinstance(found, str):
+        return ""
+    return found.rsplit("/", 1)[-1] if found.startswith("arn:") else found
+
+
+def resource_of(operation: str, request: dict[str, Any], ctx: CallerContext) -> str:
+    """The ARN the call is authorized on, or ``*``."""
+    resource_id = _resource_id(operation, request)
+    for kind in ("cluster", "backup"):
+        if resource_id.startswith(f"{kind}-"):
+            return f"arn:aws:cloudhsm:{ctx.region}:{ctx.account_id}:{kind}/{resource_id}"
+    return "*"
+
+
+def tag_context(
+    control: ClusterControl, operation: str, request: dict[str, Any], ctx: CallerContext
+) -> dict[str, tuple[str, ...]]:
+    """``aws:ResourceTag/*``, ``aws:RequestTag/*`` and ``aws:TagKeys`` of the call."""
+    out: dict[str, tuple[str, ...]] = {}
+    resource_id = _resource_id(operation, request)
+    try:
+        if resource_id.startswith("cluster-"):
+            found = control.cluster(resource_id)
+            tags = found.tags if found is not None and found.account_id == ctx.account_id else {}
+        elif resource_id.startswith("backup-"):
+            tags = backup_of(control, ctx, resource_id).tags
+        else:
+            tags = {}
+    except AwsError:  # no such backup: no resource tags
+        tags = {}
+    for key, value in tags.items():
+        out[f"aws:ResourceTag/{key}"] = (value,)
+    if operation in _SETS_TAGS:
+        pairs = [t for t in request.get("TagList") or () if isinstance(t, dict)]
+        for tag in pairs:
+            out[f"aws:RequestTag/{tag.get('Key', '')}"] = (str(tag.get("Value", "")),)
+        if pairs:
+            out["aws:TagKeys"] = tuple(str(tag.get("Key", "")) for tag in pairs)
+    elif operation == "UntagResource" and request.get("TagKeyList"):
+        out["aws:TagKeys"] = tuple(str(key) for key in request["TagKeyList"])
+    return out
