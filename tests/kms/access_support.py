@@ -175,6 +175,26 @@ def denied(call: Callable[[], Any]) -> str:
     return message
 
 
+def hsm_denied(call: Callable[[], Any]) -> str:
+    """The message of a CloudHsmAccessDeniedException the call must raise."""
+    code, message = fails(call)
+    assert code == "CloudHsmAccessDeniedException", (code, message)
+    return message
+
+
+def identity_statement(
+    effect: str,
+    action: str | list[str],
+    resource: str = "*",
+    condition: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A statement of an identity policy (no Principal)."""
+    statement: dict[str, Any] = {"Effect": effect, "Action": action, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
 def denial(who: str, action: str, key_arn: str, why: str) -> str:
     return f"User: {who} is not authorized to perform: kms:{action} on resource: {key_arn} {why}"
 

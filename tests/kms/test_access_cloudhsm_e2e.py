@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from tests.conftest import ACCOUNT, REGION
-from tests.kms.access_support import Env, access_env, fails, identity
+from tests.kms.access_support import (
+    Env,
+    access_env,
+    hsm_denied,
+    identity,
+    identity_statement,
+)
 
 
 @pytest.fixture(scope="module")
@@ -41,16 +47,7 @@ def _arn(cluster_id: str) -> str:
 def _allow(
     action: str | list[str], resource: str = "*", condition: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    statement: dict[str, Any] = {"Effect": "Allow", "Action": action, "Resource": resource}
-    if condition:
-        statement["Condition"] = condition
-    return statement
-
-
-def _denied(call: Any) -> str:
-    code, message = fails(call)
-    assert code == "CloudHsmAccessDeniedException", (code, message)
-    return message
+    return identity_statement("Allow", action, resource, condition)
 
 
 def test_statement_naming_one_cluster(env: Env, clusters: dict[str, str]) -> None:
@@ -59,7 +56,7 @@ def test_statement_naming_one_cluster(env: Env, clusters: dict[str, str]) -> Non
     assert hsm.list_tags(ResourceId=clusters["blue"])["TagList"] == [
         {"Key": "team", "Value": "blue"}
     ]
-    message = _denied(lambda: hsm.list_tags(ResourceId=clusters["red"]))
+    message = hsm_denied(lambda: hsm.list_tags(ResourceId=clusters["red"]))
     assert message == (
         f"User: {user.arn} is not authorized to perform: cloudhsm:ListTags on resource: "
         f"{_arn(clusters['red'])} because no identity-based policy allows the cloudhsm:ListTags "
@@ -69,7 +66,7 @@ def test_statement_naming_one_cluster(env: Env, clusters: dict[str, str]) -> Non
     star = env.user("hsm-star", identity(_allow("cloudhsm:ListTags", _arn("cluster-*"))))
     assert star.client("cloudhsmv2").list_tags(ResourceId=clusters["red"])["TagList"]
     # actions on no one resource (DescribeClusters) need "*"
-    _denied(hsm.describe_clusters)
+    hsm_denied(hsm.describe_clusters)
 
 
 def test_resource_tag(env: Env, clusters: dict[str, str]) -> None:
@@ -84,9 +81,9 @@ def test_resource_tag(env: Env, clusters: dict[str, str]) -> None:
     )
     hsm = blue.client("cloudhsmv2")
     assert hsm.list_tags(ResourceId=clusters["blue"])["TagList"]
-    _denied(lambda: hsm.list_tags(ResourceId=clusters["red"]))
+    hsm_denied(lambda: hsm.list_tags(ResourceId=clusters["red"]))
     # a cluster that does not exist has no tags: denied, not "not found"
-    _denied(lambda: hsm.list_tags(ResourceId="cluster-abcdefghijk"))
+    hsm_denied(lambda: hsm.list_tags(ResourceId="cluster-abcdefghijk"))
 
 
 def test_request_tag_and_tag_keys(env: Env, clusters: dict[str, str]) -> None:
@@ -106,9 +103,11 @@ def test_request_tag_and_tag_keys(env: Env, clusters: dict[str, str]) -> None:
     hsm = tagger.client("cloudhsmv2")
     cluster = clusters["red"]
     hsm.tag_resource(ResourceId=cluster, TagList=[{"Key": "cost-center", "Value": "42"}])
-    _denied(lambda: hsm.tag_resource(ResourceId=cluster, TagList=[{"Key": "team", "Value": "x"}]))
+    hsm_denied(
+        lambda: hsm.tag_resource(ResourceId=cluster, TagList=[{"Key": "team", "Value": "x"}])
+    )
     hsm.untag_resource(ResourceId=cluster, TagKeyList=["cost-center"])
-    _denied(lambda: hsm.untag_resource(ResourceId=cluster, TagKeyList=["team"]))
+    hsm_denied(lambda: hsm.untag_resource(ResourceId=cluster, TagKeyList=["team"]))
     tags = env.server.client("cloudhsmv2").list_tags(ResourceId=cluster)["TagList"]
     assert tags == [{"Key": "team", "Value": "red"}]
     made = hsm.create_cluster(
@@ -117,11 +116,11 @@ def test_request_tag_and_tag_keys(env: Env, clusters: dict[str, str]) -> None:
         TagList=[{"Key": "team", "Value": "green"}],
     )
     assert made["Cluster"]["ClusterId"].startswith("cluster-")
-    _denied(
+    hsm_denied(
         lambda: hsm.create_cluster(
             HsmType="hsm2m.medium",
             SubnetIds=["subnet-0000000a"],
             TagList=[{"Key": "team", "Value": "blue"}],
         )
     )
-    _denied(lambda: hsm.create_cluster(HsmType="hsm2m.medium", SubnetIds=["subnet-0000000a"]))
+    hsm_denied(lambda: hsm.create_cluster(HsmType="hsm2m.medium", SubnetIds=["subnet-0000000a"]))

@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.kms.access_support import Env, access_env, fails, identity
+from tests.kms.access_support import (
+    Env,
+    access_env,
+    fails,
+    hsm_denied,
+    identity,
+    identity_statement,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,26 +31,17 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
 
 
 def _statement(effect: str, action: str, **condition: Any) -> dict[str, Any]:
-    statement: dict[str, Any] = {"Effect": effect, "Action": action, "Resource": "*"}
-    if condition:
-        statement["Condition"] = condition
-    return statement
-
-
-def _hsm_denied(call: Any) -> str:
-    code, message = fails(call)
-    assert code == "CloudHsmAccessDeniedException", (code, message)
-    return message
+    return identity_statement(effect, action, condition=condition)
 
 
 def test_cloudhsm_needs_an_identity_policy(env: Env) -> None:
     nobody = env.user("hsm-nobody")
-    message = _hsm_denied(lambda: nobody.client("cloudhsmv2").describe_clusters())
+    message = hsm_denied(lambda: nobody.client("cloudhsmv2").describe_clusters())
     assert message.startswith(f"User: {nobody.arn} is not authorized to perform: ")
     assert "cloudhsm:DescribeClusters" in message
     reader = env.user("hsm-reader", identity(_statement("Allow", "cloudhsm:Describe*")))
     assert reader.client("cloudhsmv2").describe_clusters()["Clusters"] is not None
-    _hsm_denied(
+    hsm_denied(
         lambda: reader.client("cloudhsmv2").create_cluster(
             HsmType="hsm2m.medium", SubnetIds=["subnet-0000000a"]
         )
@@ -58,7 +56,7 @@ def test_cloudhsm_source_ip_and_requested_region(env: Env) -> None:
             _statement("Deny", "cloudhsm:*", NotIpAddress={"aws:SourceIp": "10.0.0.0/8"}),
         ),
     )
-    assert "explicit deny in an identity-based policy" in _hsm_denied(
+    assert "explicit deny in an identity-based policy" in hsm_denied(
         lambda: fenced.client("cloudhsmv2").describe_clusters()
     )
     loopback = env.user(
@@ -78,7 +76,7 @@ def test_cloudhsm_source_ip_and_requested_region(env: Env) -> None:
     )
     west_client = west.server.client("cloudhsmv2", "us-west-2", akid=west.akid, secret=west.secret)
     assert west_client.describe_clusters()["Clusters"] is not None
-    _hsm_denied(lambda: west.client("cloudhsmv2").describe_clusters())  # us-east-1
+    hsm_denied(lambda: west.client("cloudhsmv2").describe_clusters())  # us-east-1
 
 
 def test_lookup_events_secure_transport_and_time(env: Env) -> None:
