@@ -21,7 +21,7 @@ from strongroom.cloudhsm.ops import CallerContext
 from strongroom.cloudhsm.ops_backup import backup_of
 from strongroom.errors import AwsError
 
-__all__ = ["resource_of", "tag_context"]
+__all__ = ["names_resource_tags", "resource_of", "tag_context"]
 
 _BY_CLUSTER = frozenset(
     {"CreateHsm", "DeleteCluster", "DeleteHsm", "InitializeCluster", "ModifyCluster"}
@@ -56,12 +56,23 @@ def resource_of(operation: str, request: dict[str, Any], ctx: CallerContext) -> 
     return "*"
 
 
+def names_resource_tags(documents: tuple[str, ...]) -> bool:
+    """Whether any of the caller's policies names ``aws:ResourceTag`` (condition keys are
+    case-insensitive); only then are the resource's tags read for the call."""
+    return any("aws:resourcetag/" in document.lower() for document in documents)
+
+
 def tag_context(
-    control: ClusterControl, operation: str, request: dict[str, Any], ctx: CallerContext
+    control: ClusterControl,
+    operation: str,
+    request: dict[str, Any],
+    ctx: CallerContext,
+    resource_tags: bool = True,
 ) -> dict[str, tuple[str, ...]]:
-    """``aws:ResourceTag/*``, ``aws:RequestTag/*`` and ``aws:TagKeys`` of the call."""
+    """``aws:ResourceTag/*`` (read only if ``resource_tags``), ``aws:RequestTag/*`` and
+    ``aws:TagKeys`` of the call."""
     out: dict[str, tuple[str, ...]] = {}
-    resource_id = _resource_id(operation, request)
+    resource_id = _resource_id(operation, request) if resource_tags else ""
     try:
         if resource_id.startswith("cluster-"):
             found = control.cluster(resource_id)

@@ -11,7 +11,7 @@ from typing import Any
 from strongroom.api.app import Service
 from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity
-from strongroom.cloudhsm.access import resource_of, tag_context
+from strongroom.cloudhsm.access import names_resource_tags, resource_of, tag_context
 from strongroom.cloudhsm.control import ClusterControl
 from strongroom.cloudhsm.ops import OPERATIONS, CallerContext
 from strongroom.errors import AwsError
@@ -48,7 +48,8 @@ def cloudhsm_service(
         ctx = CallerContext(principal.account_id, who.region)
         if authz is not None:
             keys = global_keys(source_ip, who.region, secure_transport, time.time())
-            keys |= tag_context(control, operation, request, ctx)
+            documents = authz.identity_documents(principal)
+            keys |= tag_context(control, operation, request, ctx, names_resource_tags(documents))
             resource = resource_of(operation, request, ctx)
             facts = RequestFacts(f"cloudhsm:{operation}", resource, caller_of(principal), keys)
             verdict = authz.decide(principal, facts, None, principal.account_id)
