@@ -264,3 +264,32 @@ def test_a_remembered_allow_ends_with_the_policy_that_gave_it(env: Env) -> None:
               "Statement": [ROOT_STATEMENT, deny(erin.arn, "kms:Encrypt")]}  # fmt: skip
     env.admin.put_key_policy(KeyId=key["KeyId"], Policy=json.dumps(policy))
     assert EXPLICIT_RESOURCE in denied(lambda: client.encrypt(KeyId=key["KeyId"], Plaintext=b"x"))
+
+
+def test_abac_condition_key_names_in_any_case(env: Env) -> None:
+    """Condition key names are case-insensitive in IAM: ``aws:resourcetag/...`` and
+    ``kms:resourcealiases`` in lower case read the key's tags and aliases all the same."""
+    lou = env.user(
+        "lou",
+        identity(
+            {
+                "Effect": "Allow",
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:resourcetag/project": "Gamma"}},
+            },
+            {
+                "Effect": "Allow",
+                "Action": "kms:Decrypt",
+                "Resource": "*",
+                "Condition": {"ForAnyValue:StringLike": {"kms:resourcealiases": "alias/lou-*"}},
+            },
+        ),
+    )
+    gamma = env.admin.create_key(Tags=[{"TagKey": "Project", "TagValue": "Gamma"}])["KeyMetadata"]
+    env.admin.create_alias(AliasName="alias/lou-key", TargetKeyId=gamma["KeyId"])
+    kms = lou.client()
+    blob = kms.encrypt(KeyId=gamma["KeyId"], Plaintext=b"x")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+    other = env.admin.create_key(Tags=[{"TagKey": "Project", "TagValue": "Delta"}])["KeyMetadata"]
+    denied(lambda: kms.encrypt(KeyId=other["KeyId"], Plaintext=b"x"))

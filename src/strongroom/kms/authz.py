@@ -291,7 +291,8 @@ class KmsAccessControl:
         if found is None:
             if len(self._resource_keys) > 4096:
                 self._resource_keys.clear()
-            found = "ResourceAliases" in policy_text or "ResourceTag" in policy_text
+            lowered = policy_text.lower()  # condition key names are case-insensitive
+            found = "kms:resourcealiases" in lowered or "aws:resourcetag/" in lowered
             self._resource_keys[policy_text] = found
         return found
 
