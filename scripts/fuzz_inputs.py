@@ -244,9 +244,10 @@ def build_pool(kms: Any, account: str) -> dict[str, list[Any]]:
     ecc_sign = create(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")
     ecc_agree = create(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")
     hmac_key = create(KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC")
+    kem_key = create(KeySpec="ML_KEM_768", KeyUsage="ENCAPSULATE_DECAPSULATE")
     external = create(Origin="EXTERNAL")
     mrk = create(MultiRegion=True)
-    keys = [sym, rsa_sign, rsa_enc, ecc_sign, ecc_agree, hmac_key, external, mrk]
+    keys = [sym, rsa_sign, rsa_enc, ecc_sign, ecc_agree, hmac_key, kem_key, external, mrk]
     context = {"purpose": "fuzz"}
     blob = kms.encrypt(KeyId=sym["KeyId"], Plaintext=b"x" * 32, EncryptionContext=context)
     rsa_blob = kms.encrypt(
@@ -257,6 +258,7 @@ def build_pool(kms: Any, account: str) -> dict[str, list[Any]]:
                          SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256")["Signature"]  # fmt: skip
     mac = kms.generate_mac(KeyId=hmac_key["KeyId"], Message=message, MacAlgorithm="HMAC_SHA_256")
     public = kms.get_public_key(KeyId=ecc_agree["KeyId"])["PublicKey"]
+    kem = kms.encapsulate(KeyId=kem_key["KeyId"], EncapsulationAlgorithm="ML_KEM")
     root = f"arn:aws:iam::{account}:root"
     grant = kms.create_grant(KeyId=sym["KeyId"], GranteePrincipal=root, Operations=["Encrypt"])
     policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:*",
@@ -284,6 +286,7 @@ def build_pool(kms: Any, account: str) -> dict[str, list[Any]]:
         "PublicKey": [b64(public)],
         "Signature": [b64(signature)],
         "Mac": [b64(mac["Mac"])],
+        "SharedSecretCiphertextBlob": [b64(kem["SharedSecretCiphertextBlob"])],
         "Message": [b64(message)],
         "Plaintext": [b64(b"fuzz plaintext")],
         "ReplicaRegion": ["us-west-2", "eu-west-1"],

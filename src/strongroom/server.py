@@ -26,6 +26,7 @@ from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
 from strongroom.audit.client import TrailClient
 from strongroom.audit.journal import catch_up
+from strongroom.audit.key_usage import KeyUse, last_use
 from strongroom.audit.lookup_service import cloudtrail_service
 from strongroom.audit.sink import TrailSink
 from strongroom.audit.store import TrailStore, open_trail_engine
@@ -45,7 +46,7 @@ from strongroom.kms.ops.imports import expire_due_imports
 from strongroom.kms.ops.keys import delete_due_keys
 from strongroom.kms.ops.multiregion import delete_due_replicas
 from strongroom.kms.ops.rotation import rotate_due_keys
-from strongroom.kms.service import Kms
+from strongroom.kms.service import KeyUsageReader, Kms
 from strongroom.metrics.serve_metrics import ServeMetrics
 from strongroom.monitoring.loop import Monitoring
 from strongroom.rootkey import load_or_create_root_key
@@ -237,6 +238,7 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     trail_engine = open_trail_engine(config.data_dir, config.database_url)
     trail = _trail(config, trail_engine, identities)
     journal_reader = _journal_reader(config, trail_engine)
+    kms.key_usage = _key_usage(trail_engine, journal_reader)
     services = [
         kms_service(kms, identities),
         cloudtrail_service(
@@ -309,6 +311,18 @@ def _journal_reader(config: Config, engine: Engine) -> Callable[[], object] | No
         return None
     store = TrailStore(engine, load_or_create_signer(config.data_dir))
     return lambda: catch_up(store, config.data_dir)
+
+
+def _key_usage(engine: Engine, catch_up: Callable[[], object] | None) -> KeyUsageReader:
+    """GetKeyLastUsage's reader: the trail's record of a key's last use, once every answered
+    call is in the trail's tables."""
+
+    def read(key_arn: str) -> tuple[KeyUse | None, float | None]:
+        if catch_up is not None:
+            catch_up()
+        return last_use(engine, key_arn)
+
+    return read
 
 
 CONFIG_ENV = "STRONGROOM_SERVE_CONFIG"

@@ -82,3 +82,24 @@ def test_nul_characters_are_refused_as_invalid_input_on_postgresql(
         assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["Description"] == "ok"
         assert kms.list_resource_tags(KeyId=key_id)["Tags"] == []
         assert "Traceback" not in server.log()
+
+
+def test_key_last_usage_is_kept_in_postgresql(pg_server: PgServer, tmp_path: Path) -> None:
+    """GetKeyLastUsage on PostgreSQL: the trail's batches upsert each key's last use there
+    (migration 11's table), and a later use replaces an earlier one."""
+    url = pg_server.create_database()
+    with running_server(tmp_path / "data", "--database-url", url) as server:
+        kms = server.client()
+        meta = kms.create_key()["KeyMetadata"]
+        assert kms.get_key_last_usage(KeyId=meta["KeyId"])["KeyLastUsage"] == {}
+        blob = kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"pg")["CiphertextBlob"]
+        decrypted = kms.decrypt(CiphertextBlob=blob)
+        out = kms.get_key_last_usage(KeyId=meta["KeyId"])
+        assert out["KeyLastUsage"]["Operation"] == "Decrypt"
+        assert out["KeyLastUsage"]["KmsRequestId"] == decrypted["ResponseMetadata"]["RequestId"]
+        assert out["TrackingStartDate"] == meta["CreationDate"]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT operation, event_id FROM audit_key_usage WHERE key_arn = %s", (meta["Arn"],)
+        ).fetchall()
+    assert rows == [("Decrypt", out["KeyLastUsage"]["CloudTrailEventId"])]

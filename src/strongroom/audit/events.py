@@ -163,6 +163,15 @@ def _key_arn(call: AuditedCall, region: str, account: str) -> str:
     return ""
 
 
+def _add_source_key(resources: list[dict[str, str]], response: Mapping[str, Any] | None) -> None:
+    """ReEncrypt's event names two keys, as CloudTrail's does: the source key, then the
+    destination key."""
+    source = (response or {}).get("SourceKeyId")
+    if isinstance(source, str) and source.startswith("arn:") and source != resources[0]["ARN"]:
+        account = source.split(":")[4]
+        resources.insert(0, {"accountId": account, "type": "AWS::KMS::Key", "ARN": source})
+
+
 def event_from_call(
     call: AuditedCall, principal: Principal | None, account: str
 ) -> tuple[dict[str, Any], Columns]:
@@ -191,6 +200,8 @@ def event_from_call(
     event["resources"] = (
         [{"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}] if arn else []
     )
+    if operation == "ReEncrypt" and arn:
+        _add_source_key(event["resources"], call.response)
     if call.tls is not None:
         event["tlsDetails"] = {
             "tlsVersion": call.tls[0],

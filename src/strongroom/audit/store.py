@@ -23,12 +23,14 @@ from sqlalchemy.exc import IntegrityError
 
 from strongroom.audit.chain import GENESIS, digest_body, digest_hash, entry_hash
 from strongroom.audit.events import Columns
+from strongroom.audit.key_usage import UPSERT_SQL, ensure_tracking, latest_uses
 from strongroom.crypto.audit_sign import TrailSigner
 from strongroom.storage.audit_schema import (
     audit_digests,
     audit_events,
     audit_head,
     audit_hsm_logs,
+    audit_key_usage,
 )
 from strongroom.storage.engine import SQLITE_PRAGMAS, WRITE_OPTION, open_engine, sqlite_url
 from strongroom.storage.schema import metadata
@@ -63,9 +65,9 @@ def open_trail_engine(data_dir: Path, database_url: str | None) -> Engine:
     if not path.exists():
         _create_sqlite_file(path)
     engine = open_engine(sqlite_url(str(path)))
-    metadata.create_all(
-        engine, tables=[audit_events, audit_digests, audit_head, audit_hsm_logs], checkfirst=True
-    )
+    tables = [audit_events, audit_digests, audit_head, audit_hsm_logs, audit_key_usage]
+    metadata.create_all(engine, tables=tables, checkfirst=True)
+    ensure_tracking(engine)
     return engine
 
 
@@ -165,6 +167,7 @@ _SQL = {
     "digest": "INSERT INTO audit_digests (seq, first_seq, last_seq, body, signature, hash) "
     "VALUES (?, ?, ?, ?, ?, ?)",
     "move": "UPDATE audit_head SET seq = ?, hash = ?, digest_seq = ?, digest_hash = ? WHERE id = 1",
+    "usage": UPSERT_SQL,
 }
 
 
@@ -335,6 +338,9 @@ class TrailStore:
         # Columns' fields, in order, are the columns between kind and body
         rows = [(e.seq, e.kind, *e.columns, e.body.decode("utf-8"), e.hash) for e in chained]
         conn.executemany(sql["event"], rows)
+        uses = latest_uses(chained)  # GetKeyLastUsage's answers, in the same transaction
+        if uses:
+            conn.executemany(sql["usage"], uses)
         first, last = chained[0], chained[-1]
         digest_seq = int(head[2]) + 1
         body = digest_body(

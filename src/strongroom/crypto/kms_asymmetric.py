@@ -1,10 +1,12 @@
-"""Asymmetric recipes for KMS keys: generation, Sign/Verify, RSAES-OAEP, ECDH.
+"""Asymmetric recipes for KMS keys: generation, Sign/Verify, RSAES-OAEP, ECDH, ML-KEM.
 
 Private keys enter and leave as PKCS#8 DER (the KMS stores them wrapped by the root key); public
 keys as SubjectPublicKeyInfo DER. Algorithm names are AWS's (``RSASSA_PSS_SHA_256``...). Loaded
 key objects are cached by their DER bytes, so a hot key is parsed once. Every failure that a
 caller's input can cause is one of three exceptions without detail: :class:`BadSignature`,
-:class:`DecryptFailed`, :class:`BadPublicKey`.
+:class:`DecryptFailed`, :class:`BadPublicKey`. ML-KEM (FIPS 203) is offered for the parameter
+sets the installed ``cryptography`` implements (:data:`MLKEM_SPECS`: ML-KEM-768 and -1024; it has
+no ML-KEM-512); its private keys are PKCS#8 in seed form.
 """
 
 from __future__ import annotations
@@ -14,15 +16,18 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, padding, rsa, utils
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
 
 from strongroom.crypto import ed25519ph
 
 __all__ = [
+    "MLKEM_SPECS",
     "BadPublicKey",
     "BadSignature",
     "DecryptFailed",
+    "decapsulate",
     "derive_shared_secret",
+    "encapsulate",
     "forget_loaded_keys",
     "generate_private",
     "import_private",
@@ -48,6 +53,12 @@ _MLDSA: dict[str, Any] = {
     "ML_DSA_65": mldsa.MLDSA65PrivateKey,
     "ML_DSA_87": mldsa.MLDSA87PrivateKey,
 }
+_MLKEM: dict[str, Any] = {
+    "ML_KEM_768": mlkem.MLKEM768PrivateKey,
+    "ML_KEM_1024": mlkem.MLKEM1024PrivateKey,
+}
+#: The ML-KEM key specs this library can generate and use (``cryptography`` has no ML-KEM-512).
+MLKEM_SPECS: tuple[str, ...] = tuple(_MLKEM)
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
     "SHA_1": hashes.SHA1,
     "SHA_256": hashes.SHA256,
@@ -79,6 +90,8 @@ def generate_private(spec: str) -> bytes:
         key = ed25519.Ed25519PrivateKey.generate()
     elif spec in _MLDSA:
         key = _MLDSA[spec].generate()
+    elif spec in _MLKEM:
+        key = _MLKEM[spec].generate()
     else:
         raise ValueError(f"no asymmetric key spec {spec}")
     return bytes(key.private_bytes(_DER, _PKCS8, serialization.NoEncryption()))
@@ -240,3 +253,26 @@ def derive_shared_secret(private_der: bytes, peer_spki: bytes) -> bytes:
         return bytes(key.exchange(ec.ECDH(), peer))
     except ValueError as exc:
         raise BadPublicKey from exc
+
+
+def encapsulate(private_der: bytes) -> tuple[bytes, bytes]:
+    """ML-KEM encapsulation under the public half of an ML-KEM private key: a fresh 32-byte
+    shared secret and its ciphertext, as ``(secret, ciphertext)``."""
+    pub = _public_of(private_der)
+    if not isinstance(pub, mlkem.MLKEM768PublicKey | mlkem.MLKEM1024PublicKey):
+        raise ValueError("not an ML-KEM key")
+    secret, ciphertext = pub.encapsulate()
+    return bytes(secret), bytes(ciphertext)
+
+
+def decapsulate(private_der: bytes, ciphertext: bytes) -> bytes:
+    """ML-KEM decapsulation with implicit rejection: any ciphertext of the parameter set's
+    length gives a 32-byte secret (a pseudo-random one for a ciphertext that was altered or made
+    for another key); :class:`DecryptFailed` for a ciphertext of another length."""
+    key = _private(private_der)
+    if not isinstance(key, mlkem.MLKEM768PrivateKey | mlkem.MLKEM1024PrivateKey):
+        raise ValueError("not an ML-KEM key")
+    try:
+        return bytes(key.decapsulate(ciphertext))
+    except ValueError as exc:
+        raise DecryptFailed from exc

@@ -8,7 +8,7 @@ writes, and whenever :class:`~strongroom.storage.engine.ChangeMonitor` says anot
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -63,6 +63,8 @@ class OpenAccess:
 
 
 #: State-table operation names that are not themselves IAM actions.
+KeyUsageReader = Callable[[str], tuple[tuple[str, float, str, str] | None, float | None]]
+
 _ACTION_OF = {"UpdateAliasTarget": "UpdateAlias"}
 _NO_REQUEST: Mapping[str, Any] = {}
 
@@ -97,6 +99,9 @@ class Kms:
         self.keystore = keystore
         #: the CloudHSM key stores (a ``CloudHsmKeyStores``), set by the composition root
         self.cloudhsm: Any = None
+        #: key ARN -> (its last use (operation, time, eventID, requestID) or None, when
+        #: tracking began or None), read from the trail; set by the composition root
+        self.key_usage: KeyUsageReader | None = None
         self.clock = clock
         self._monitor = monitor
         self._generation = -1

@@ -7,16 +7,39 @@ copies kept for LookupEvents' indexes. ``audit_digests`` holds the signed digest
 committed batch, chained by ``prev_hash``. ``audit_head`` is a single row (id 1) naming the chain
 head; writers lock it, which serialises batches across processes on PostgreSQL (SQLite's
 ``BEGIN IMMEDIATE`` does so already). ``audit_hsm_logs`` keeps each HSM's own audit log, one
-stream per (cluster, HSM), gapless by the node's sequence number.
+stream per (cluster, HSM), gapless by the node's sequence number. ``audit_key_usage`` is
+derived from the trail as it is stored: each KMS key's last successful cryptographic call
+(GetKeyLastUsage), one row per key ARN, plus one row with the empty ARN whose ``event_time``
+is when tracking began.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Index, Integer, String, Table, Text
+import time
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Connection,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 
 from strongroom.storage.schema import metadata
 
-__all__ = ["audit_digests", "audit_events", "audit_head", "audit_hsm_logs"]
+__all__ = [
+    "audit_digests",
+    "audit_events",
+    "audit_head",
+    "audit_hsm_logs",
+    "audit_key_usage",
+    "migrate_key_usage",
+]
 
 audit_events = Table(
     "audit_events",
@@ -69,3 +92,26 @@ audit_hsm_logs = Table(
     Column("collected_at", Float, nullable=False),
     Column("body", Text, nullable=False),
 )
+
+audit_key_usage = Table(
+    "audit_key_usage",
+    metadata,
+    Column("key_arn", String(2048), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("event_time", Float, nullable=False),
+    Column("event_id", String(36), nullable=False),
+    Column("request_id", String(64), nullable=False),
+)
+
+
+def migrate_key_usage(conn: Connection) -> None:
+    """Migration 11: the table, and tracking beginning now (see
+    :func:`strongroom.audit.key_usage.ensure_tracking`, which does the same for SQLite's
+    separate trail file)."""
+    audit_key_usage.create(conn, checkfirst=False)
+    conn.execute(
+        audit_key_usage.insert().values(
+            key_arn="", seq=0, operation="", event_time=time.time(), event_id="", request_id=""
+        )
+    )

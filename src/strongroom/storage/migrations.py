@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from sqlalchemy import Connection, Engine, inspect, select
 
-from strongroom.storage import audit_schema as _audit_schema  # noqa: F401  (registers its tables)
+from strongroom.storage import audit_schema as _audit_schema
 from strongroom.storage import grant_repo, lifecycle_schema, schema
 
 __all__ = ["MIGRATIONS", "Migration", "apply_migrations", "current_version"]
@@ -77,6 +77,7 @@ MIGRATIONS: Sequence[Migration] = (
     (8, "imported material of multi-Region replicas", lifecycle_schema.migrate_replica_imports),
     (9, "import tokens per region", lifecycle_schema.migrate_regional_import_tokens),
     (10, "grants per region", grant_repo.migrate_regions),
+    (11, "each key's last cryptographic use (GetKeyLastUsage)", _audit_schema.migrate_key_usage),
 )
 
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass
 __all__ = [
     "DATA_KEY_PAIR_SPECS",
     "HASH_BYTES",
+    "KEM_CIPHERTEXT_BYTES",
     "MAC_SIZES",
     "ROTATABLE",
     "SPECS",
     "KeySpecInfo",
+    "algorithm_list_names",
     "algorithm_lists",
     "is_asymmetric",
     "oaep_plaintext_limit",
@@ -37,13 +39,17 @@ _RSA_ENCRYPT = ("RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256")
 class KeySpecInfo:
     """What one KeySpec allows: usage -> the algorithms of that usage."""
 
-    family: str  # "symmetric", "rsa", "ec", "ed25519", "hmac", "mldsa"
+    family: str  # "symmetric", "rsa", "ec", "ed25519", "hmac", "mldsa", "mlkem"
     usages: Mapping[str, tuple[str, ...]]
-    size: int = 0  # RSA modulus bits, HMAC key bytes
+    size: int = 0  # RSA modulus bits, HMAC key bytes, ML-DSA / ML-KEM parameter set
 
 
 def _rsa(bits: int) -> KeySpecInfo:
     return KeySpecInfo("rsa", {"ENCRYPT_DECRYPT": _RSA_ENCRYPT, "SIGN_VERIFY": _RSA_SIGN}, bits)
+
+
+def _mlkem(size: int) -> KeySpecInfo:
+    return KeySpecInfo("mlkem", {"ENCAPSULATE_DECAPSULATE": ("ML_KEM",)}, size)
 
 
 def _nist(sign: str) -> KeySpecInfo:
@@ -69,9 +75,12 @@ SPECS: Mapping[str, KeySpecInfo] = {
     "ML_DSA_44": KeySpecInfo("mldsa", {"SIGN_VERIFY": ("ML_DSA_SHAKE_256",)}, 44),
     "ML_DSA_65": KeySpecInfo("mldsa", {"SIGN_VERIFY": ("ML_DSA_SHAKE_256",)}, 65),
     "ML_DSA_87": KeySpecInfo("mldsa", {"SIGN_VERIFY": ("ML_DSA_SHAKE_256",)}, 87),
+    "ML_KEM_512": _mlkem(512),
+    "ML_KEM_768": _mlkem(768),
+    "ML_KEM_1024": _mlkem(1024),
 }
 
-#: GenerateDataKeyPair's KeyPairSpec values Strongroom produces (SM2 and ML-KEM are refused).
+#: GenerateDataKeyPair's KeyPairSpec values Strongroom produces (SM2 and ML_KEM_512 are refused).
 DATA_KEY_PAIR_SPECS = (
     "RSA_2048",
     "RSA_3072",
@@ -81,6 +90,8 @@ DATA_KEY_PAIR_SPECS = (
     "ECC_NIST_P521",
     "ECC_SECG_P256K1",
     "ECC_NIST_EDWARDS25519",
+    "ML_KEM_768",
+    "ML_KEM_1024",
 )
 
 #: Specs whose material automatic and on-demand rotation may replace (§3.9).
@@ -88,18 +99,27 @@ ROTATABLE = frozenset({"SYMMETRIC_DEFAULT"})
 
 MAC_SIZES = {"HMAC_SHA_224": 28, "HMAC_SHA_256": 32, "HMAC_SHA_384": 48, "HMAC_SHA_512": 64}
 HASH_BYTES = {"SHA_1": 20, "SHA_256": 32, "SHA_384": 48, "SHA_512": 64}
+#: The length of an ML-KEM ciphertext (Encapsulate's SharedSecretCiphertextBlob) per key spec;
+#: Decapsulate answers InvalidCiphertextException for any other length (FIPS 203, table 3).
+KEM_CIPHERTEXT_BYTES = {"ML_KEM_512": 768, "ML_KEM_768": 1088, "ML_KEM_1024": 1568}
 
 _LIST_NAME = {
     "ENCRYPT_DECRYPT": "EncryptionAlgorithms",
     "SIGN_VERIFY": "SigningAlgorithms",
     "KEY_AGREEMENT": "KeyAgreementAlgorithms",
     "GENERATE_VERIFY_MAC": "MacAlgorithms",
+    "ENCAPSULATE_DECAPSULATE": "EncapsulationAlgorithms",
 }
 
 
 def is_asymmetric(spec: str) -> bool:
     info = SPECS.get(spec)
-    return info is not None and info.family in ("rsa", "ec", "ed25519", "mldsa")
+    return info is not None and info.family in ("rsa", "ec", "ed25519", "mldsa", "mlkem")
+
+
+def algorithm_list_names() -> tuple[str, ...]:
+    """Every ``KeyMetadata`` algorithm list name (``EncryptionAlgorithms``...)."""
+    return tuple(_LIST_NAME.values())
 
 
 def algorithm_lists(spec: str, usage: str) -> dict[str, list[str]]:

@@ -120,6 +120,8 @@ KEY_STATE_RULES: Mapping[str, Mapping[KeyState, Refusal | None]] = {
             "Verify",
             "GetPublicKey",
             "DeriveSharedSecret",
+            "Encapsulate",
+            "Decapsulate",
         ),
         _CRYPTO,
     ),

@@ -12,7 +12,7 @@ from strongroom.errors import AwsError
 from strongroom.kms.domain.specs import SPECS
 from strongroom.kms.ops import _common as c
 
-__all__ = ["check_origin", "new_key_id", "new_material", "spec_and_usage"]
+__all__ = ["check_offered", "check_origin", "new_key_id", "new_material", "spec_and_usage"]
 
 _ORIGINS = ("AWS_KMS", "EXTERNAL")
 
@@ -25,9 +25,9 @@ def spec_and_usage(req: c.Request) -> tuple[str, str]:
         )
     spec = req.get("KeySpec") or req.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
     info = SPECS.get(spec)
-    if info is None:
-        # SM2 is for China Regions only; ML-KEM keys (Encapsulate/Decapsulate) are not offered.
+    if info is None:  # SM2 is for China Regions only
         raise AwsError("UnsupportedOperationException", f"KeySpec {spec} is not supported.")
+    check_offered("KeySpec", spec)
     usage = req.get("KeyUsage") or "ENCRYPT_DECRYPT"
     if usage not in info.usages:
         raise AwsError(
@@ -37,14 +37,26 @@ def spec_and_usage(req: c.Request) -> tuple[str, str]:
     return spec, usage
 
 
+def check_offered(field: str, spec: str) -> None:
+    """UnsupportedOperationException for an ML-KEM spec the crypto library does not implement
+    (``field`` is the request member that named it: KeySpec or KeyPairSpec)."""
+    if SPECS[spec].family == "mlkem" and spec not in kms_asymmetric.MLKEM_SPECS:
+        offered = " and ".join(s.replace("_", "-") for s in kms_asymmetric.MLKEM_SPECS)
+        raise AwsError(
+            "UnsupportedOperationException",
+            f"{field} {spec} is not supported: the installed cryptography library offers "
+            f"{offered} only.",
+        )
+
+
 def check_origin(req: c.Request, spec: str) -> str:
     """The Origin of a CreateKey request (AWS_KMS or EXTERNAL)."""
     origin = str(req.get("Origin", "AWS_KMS"))
     if origin not in _ORIGINS:
         # TODO(issue 6): AWS_CLOUDHSM and EXTERNAL_KEY_STORE origins.
         raise AwsError("UnsupportedOperationException", f"Origin {origin} is not supported yet")
-    if origin == "EXTERNAL" and SPECS[spec].family == "mldsa":
-        # TODO(issue 4): importing ML-DSA private keys.
+    if origin == "EXTERNAL" and SPECS[spec].family in ("mldsa", "mlkem"):
+        # TODO(issue 4): importing ML-DSA and ML-KEM private keys.
         raise AwsError(
             "UnsupportedOperationException",
             f"Importing key material into {spec} keys is not supported.",

@@ -11,7 +11,13 @@ from __future__ import annotations
 from strongroom.crypto import kms_asymmetric
 from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord
-from strongroom.kms.domain.specs import HASH_BYTES, SPECS, oaep_plaintext_limit, signing_hash
+from strongroom.kms.domain.specs import (
+    HASH_BYTES,
+    SPECS,
+    algorithm_list_names,
+    oaep_plaintext_limit,
+    signing_hash,
+)
 from strongroom.kms.ops import _common as c
 from strongroom.kms.service import Kms, RequestContext
 
@@ -144,7 +150,7 @@ def get_public_key(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         "KeyUsage": rec.key_usage,
     }
     meta = rec.metadata()
-    for name in ("EncryptionAlgorithms", "SigningAlgorithms", "KeyAgreementAlgorithms"):
+    for name in algorithm_list_names():  # EncryptionAlgorithms ... EncapsulationAlgorithms
         if name in meta:
             out[name] = meta[name]
     return out

@@ -43,6 +43,9 @@ _BY_USAGE: Mapping[tuple[str, bool], frozenset[str]] = {
     ("SIGN_VERIFY", False): frozenset(("Sign", "Verify", "GetPublicKey", *_MANAGE)),
     ("GENERATE_VERIFY_MAC", False): frozenset(("GenerateMac", "VerifyMac", *_MANAGE)),
     ("KEY_AGREEMENT", False): frozenset(("DeriveSharedSecret", "GetPublicKey", *_MANAGE)),
+    ("ENCAPSULATE_DECAPSULATE", False): frozenset(
+        ("Encapsulate", "Decapsulate", "GetPublicKey", *_MANAGE)
+    ),
 }
 
 

@@ -6,8 +6,9 @@ from strongroom.crypto import kms_asymmetric
 from strongroom.errors import AwsError
 from strongroom.kms.domain import ciphertext
 from strongroom.kms.domain.keys import material_id
-from strongroom.kms.domain.specs import DATA_KEY_PAIR_SPECS
+from strongroom.kms.domain.specs import DATA_KEY_PAIR_SPECS, SPECS
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops import _keyspec
 from strongroom.kms.service import Kms, RequestContext
 
 __all__ = ["HANDLERS", "derive_or_fail"]
@@ -23,6 +24,8 @@ def _data_key_pair(kms: Kms, ctx: RequestContext, req: c.Request, operation: str
         )
     spec = req["KeyPairSpec"]
     if spec not in DATA_KEY_PAIR_SPECS:
+        if spec in SPECS:  # ML_KEM_512: say why
+            _keyspec.check_offered("KeyPairSpec", spec)
         raise AwsError("UnsupportedOperationException", f"KeyPairSpec {spec} is not supported.")
     if "Recipient" in req:
         raise AwsError(

@@ -16,6 +16,7 @@ from strongroom.kms.ops import (
     custom_key_stores,
     grants,
     imports,
+    kem,
     keypairs,
     keys,
     mac,
@@ -23,6 +24,7 @@ from strongroom.kms.ops import (
     policy,
     rotation,
     tags,
+    usage,
 )
 
 __all__ = ["OPERATIONS"]
@@ -38,7 +40,9 @@ OPERATIONS: Mapping[str, _common.Handler] = {
     **asymmetric.HANDLERS,
     **mac.HANDLERS,
     **keypairs.HANDLERS,
+    **kem.HANDLERS,
     **rotation.HANDLERS,
     **imports.HANDLERS,
     **multiregion.HANDLERS,
+    **usage.HANDLERS,
 }
