@@ -117,6 +117,7 @@ _REQUEST: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "GetCallerIdentity": (),
     },
     "cloudhsm": {
+        "CopyBackupToRegion": ("BackupId", "DestinationRegion", "TagList"),
         "CreateCluster": ("HsmType", "SubnetIds", "SourceBackupId", "Mode", "NetworkType"),
         "CreateHsm": ("ClusterId", "AvailabilityZone", "IpAddress"),
         "DeleteCluster": ("ClusterId",),
@@ -126,7 +127,11 @@ _REQUEST: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "DescribeClusters": ("Filters", "NextToken", "MaxResults"),
         "DescribeBackups": ("Filters", "NextToken", "MaxResults", "SortAscending"),
         "InitializeCluster": ("ClusterId",),
+        "ModifyBackupAttributes": ("BackupId", "NeverExpires"),
         "ModifyCluster": ("ClusterId", "BackupRetentionPolicy", "HsmType"),
+        "PutResourcePolicy": ("ResourceArn", "Policy"),
+        "GetResourcePolicy": ("ResourceArn",),
+        "DeleteResourcePolicy": ("ResourceArn",),
         "TagResource": ("ResourceId", "TagList"),
         "UntagResource": ("ResourceId", "TagKeyList"),
         "ListTags": ("ResourceId", "NextToken", "MaxResults"),
@@ -154,6 +159,11 @@ _RESPONSE: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "DeleteCluster": ("Cluster",),
         "DeleteHsm": ("HsmId",),
         "InitializeCluster": ("State", "StateMessage"),
+        "CopyBackupToRegion": ("DestinationBackup",),
+        "DeleteBackup": ("Backup",),
+        "RestoreBackup": ("Backup",),
+        "ModifyBackupAttributes": ("Backup",),
+        "ModifyCluster": ("Cluster",),
     },
 }
 
@@ -192,6 +202,7 @@ READ_ONLY: frozenset[str] = frozenset(
         "GetCallerIdentity",
         "DescribeClusters",
         "DescribeBackups",
+        "GetResourcePolicy",
         "ListTags",
         "LookupEvents",
     }

@@ -5,7 +5,12 @@ and its tag condition keys, as AWS's service authorization reference has them fo
   ModifyCluster) are authorized on ``arn:aws:cloudhsm:<region>:<account>:cluster/<id>``; those on
   one backup (CopyBackupToRegion, DeleteBackup, ModifyBackupAttributes, RestoreBackup) on
   ``...:backup/<id>``; TagResource, UntagResource and ListTags on whichever their ResourceId
-  names. The others (CreateCluster, DescribeClusters, DescribeBackups) on ``*``.
+  names; Put/Get/DeleteResourcePolicy on their ResourceArn. The others (CreateCluster,
+  DescribeClusters, DescribeBackups) on ``*``.
+* Restoring another account's backup (CreateCluster with its full ARN as SourceBackupId) is
+  authorized a second time, on that backup's ARN, against the resource policy its owner put on
+  it (PutResourcePolicy) together with the caller's identity policies, as cross-account access
+  is everywhere: both must allow ``cloudhsm:CreateCluster`` (:func:`shared_source`).
 * ``aws:ResourceTag/<key>``: the tags of that cluster or backup (none if it does not exist, so
   that a caller learns nothing from a denial); ``aws:RequestTag/<key>`` and ``aws:TagKeys``: the
   tags CreateCluster, CopyBackupToRegion and TagResource set, and the keys UntagResource
@@ -18,10 +23,10 @@ from typing import Any
 
 from strongroom.cloudhsm.control import ClusterControl
 from strongroom.cloudhsm.ops import CallerContext
-from strongroom.cloudhsm.ops_backup import backup_of
+from strongroom.cloudhsm.ops_backup import backup_of, shared_backup
 from strongroom.errors import AwsError
 
-__all__ = ["names_resource_tags", "resource_of", "tag_context"]
+__all__ = ["names_resource_tags", "resource_of", "shared_source", "tag_context"]
 
 _BY_CLUSTER = frozenset(
     {"CreateHsm", "DeleteCluster", "DeleteHsm", "InitializeCluster", "ModifyCluster"}
@@ -30,6 +35,7 @@ _BY_BACKUP = frozenset(
     {"CopyBackupToRegion", "DeleteBackup", "ModifyBackupAttributes", "RestoreBackup"}
 )
 _BY_RESOURCE_ID = frozenset({"TagResource", "UntagResource", "ListTags"})
+_BY_ARN = frozenset({"PutResourcePolicy", "GetResourcePolicy", "DeleteResourcePolicy"})
 _SETS_TAGS = frozenset({"CreateCluster", "CopyBackupToRegion", "TagResource"})
 
 
@@ -40,6 +46,8 @@ def _resource_id(operation: str, request: dict[str, Any]) -> str:
         found = request.get("BackupId")
     elif operation in _BY_RESOURCE_ID:
         found = request.get("ResourceId")
+    elif operation in _BY_ARN:
+        found = request.get("ResourceArn")
     else:
         return ""
     if not isinstance(found, str):
@@ -94,3 +102,15 @@ def tag_context(
     elif operation == "UntagResource" and request.get("TagKeyList"):
         out["aws:TagKeys"] = tuple(str(key) for key in request["TagKeyList"])
     return out
+
+
+def shared_source(
+    control: ClusterControl, operation: str, request: dict[str, Any], ctx: CallerContext
+) -> tuple[str, str, str] | None:
+    """For CreateCluster from another account's shared backup: (the backup's ARN, its
+    resource policy, its owner's account); None for every other call."""
+    ref = request.get("SourceBackupId")
+    if operation != "CreateCluster" or not isinstance(ref, str) or not ref.startswith("arn:"):
+        return None
+    backup = shared_backup(control, ctx, ref)
+    return None if backup is None else (backup.arn, backup.policy, backup.account_id)

@@ -4,6 +4,7 @@ resource and with the tag keys of :mod:`strongroom.cloudhsm.access`."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from typing import Any
@@ -11,13 +12,18 @@ from typing import Any
 from strongroom.api.app import Service
 from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity
-from strongroom.cloudhsm.access import names_resource_tags, resource_of, tag_context
+from strongroom.cloudhsm.access import (
+    names_resource_tags,
+    resource_of,
+    shared_source,
+    tag_context,
+)
 from strongroom.cloudhsm.control import ClusterControl
 from strongroom.cloudhsm.ops import OPERATIONS, CallerContext
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer, caller_of
 from strongroom.iam.identities import IdentityStore
-from strongroom.iam.policy import RequestFacts, global_keys
+from strongroom.iam.policy import RequestFacts, global_keys, parse_policy
 
 __all__ = ["cloudhsm_service"]
 
@@ -53,6 +59,13 @@ def cloudhsm_service(
             resource = resource_of(operation, request, ctx)
             facts = RequestFacts(f"cloudhsm:{operation}", resource, caller_of(principal), keys)
             verdict = authz.decide(principal, facts, None, principal.account_id)
+            shared = shared_source(control, operation, request, ctx)
+            if verdict.allowed and shared is not None:  # restoring another account's backup
+                resource, policy, owner = shared
+                facts = dataclasses.replace(facts, resource=resource)
+                verdict = authz.decide(
+                    principal, facts, parse_policy(policy, kind="resource"), owner
+                )
             if not verdict.allowed:
                 on = "" if resource == "*" else f" on resource: {resource}"
                 raise AwsError(

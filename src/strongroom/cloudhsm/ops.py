@@ -15,7 +15,7 @@ from typing import Any
 from strongroom.cloudhsm import domain as d
 from strongroom.cloudhsm.control import ClusterControl, new_hsm
 from strongroom.cloudhsm.domain import Cluster, bad_request, not_found
-from strongroom.cloudhsm.ops_backup import backup_of
+from strongroom.cloudhsm.ops_backup import source_backup
 from strongroom.crypto.cluster_join import check_signed_csr
 
 __all__ = ["OPERATIONS", "CallerContext"]
@@ -63,7 +63,7 @@ def create_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, A
     mode = req.get("Mode", "FIPS" if hsm_type == "hsm1.medium" else "NON_FIPS")
     restored: dict[str, Any] = {}
     if req.get("SourceBackupId"):
-        source = backup_of(control, ctx, req["SourceBackupId"])
+        source = source_backup(control, ctx, req["SourceBackupId"])
         if source.state != "READY":
             raise bad_request(f"Backup {source.backup_id} is not READY")
         if "Mode" in req and mode != source.mode:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -17,12 +16,13 @@ from strongroom.cloudhsm import backups as b
 from strongroom.cloudhsm import domain as d
 from strongroom.cloudhsm.backups import Backup
 from strongroom.cloudhsm.domain import bad_request, not_found
+from strongroom.iam.policy import PolicyError, parse_policy
 
 if TYPE_CHECKING:
     from strongroom.cloudhsm.control import ClusterControl
     from strongroom.cloudhsm.ops import CallerContext
 
-__all__ = ["BACKUP_OPERATIONS", "backup_of"]
+__all__ = ["BACKUP_OPERATIONS", "backup_of", "shared_backup", "source_backup"]
 
 _REGION = re.compile(r"^[a-z]{2}(-(gov|iso|isob))?-[a-z]+-\d{1,2}$")
 
@@ -40,6 +40,36 @@ def backup_of(control: ClusterControl, ctx: CallerContext, backup_id: str) -> Ba
     ):
         raise not_found(f"Backup {backup_id} not found")
     return found
+
+
+def shared_backup(control: ClusterControl, ctx: CallerContext, ref: str) -> Backup | None:
+    """The backup a full backup ARN of *another* account names, if it exists in the caller's
+    region and its owner shared it (a resource policy); None for anything else. Whether that
+    policy lets the caller restore from it is decided where calls are authorized
+    (:mod:`strongroom.cloudhsm.binding`)."""
+    parts = ref.split(":")
+    if len(parts) != 6 or parts[:3] != ["arn", "aws", "cloudhsm"] or parts[4] == ctx.account_id:
+        return None
+    found = control.backups.get(parts[5].removeprefix("backup/"))
+    if (
+        found is None
+        or found.arn != ref
+        or found.region != ctx.region
+        or found.state == b.DELETED
+        or not found.policy
+    ):
+        return None
+    return found
+
+
+def source_backup(control: ClusterControl, ctx: CallerContext, ref: str) -> Backup:
+    """CreateCluster's SourceBackupId: the caller's backup (ID or ARN), or another account's
+    that was shared with a resource policy (full ARN only, as on AWS)."""
+    if ref.startswith("arn:"):
+        shared = shared_backup(control, ctx, ref)
+        if shared is not None:
+            return shared
+    return backup_of(control, ctx, ref)
 
 
 def _matches(backup: Backup, filters: dict[str, list[str]]) -> bool:
@@ -172,9 +202,9 @@ def put_resource_policy(control: ClusterControl, ctx: CallerContext, req: dict[s
             raise bad_request("Only a READY backup can be shared")
         policy = req.get("Policy") or ""
         try:
-            json.loads(policy)
-        except ValueError:
-            raise bad_request("The policy is not valid JSON") from None
+            parse_policy(policy, kind="resource")
+        except PolicyError as exc:
+            raise bad_request(f"The policy is not valid: {exc}") from None
         backup.policy = policy
         control.backups.save(backup)
     return {"ResourceArn": backup.arn, "Policy": policy}
