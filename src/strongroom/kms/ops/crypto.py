@@ -119,6 +119,8 @@ def decrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         raise validation_error(
             ["Value null at 'ciphertextBlob' failed to satisfy constraint: Member must not be null"]
         )
+    if _ignores_ciphertext(req):
+        _authorize_only(kms, ctx, req, "KeyId", "Decrypt", req.get("EncryptionContext"))
     algorithm = req.get("EncryptionAlgorithm")
     if algorithm is not None and algorithm != _ALGORITHM:
         return _decrypt_asymmetric(kms, ctx, req)
@@ -132,6 +134,35 @@ def decrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         "EncryptionAlgorithm": _ALGORITHM,
         "KeyMaterialId": material_id(rec.key_id, version),
     }
+
+
+def _ignores_ciphertext(req: c.Request) -> bool:
+    """A dry run with DryRunModifiers IGNORE_CIPHERTEXT (the modifier needs DryRun)."""
+    return bool(req.get("DryRun")) and "IGNORE_CIPHERTEXT" in (req.get("DryRunModifiers") or ())
+
+
+def _authorize_only(
+    kms: Kms,
+    ctx: RequestContext,
+    req: c.Request,
+    field: str,
+    operation: str,
+    context: dict[str, str] | None,
+) -> None:
+    """IGNORE_CIPHERTEXT: authorize ``operation`` on the key ``field`` names (the ciphertext
+    is not read, so it cannot name the key), check its state and usage, and end the dry run."""
+    if req.get(field) is None:
+        raise AwsError(
+            "ValidationException",
+            f"{field} is required when DryRunModifiers includes IGNORE_CIPHERTEXT.",
+        )
+    rec = kms.resolve(ctx, req[field], operation, request=req, encryption_context=context)
+    if rec.key_usage != "ENCRYPT_DECRYPT":
+        raise AwsError(
+            "InvalidKeyUsageException",
+            f"{rec.arn} key usage is {rec.key_usage} which is not valid for {operation}.",
+        )
+    c.check_dry_run(req)
 
 
 def _decrypt_asymmetric(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
@@ -174,6 +205,9 @@ def re_encrypt(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     dest_algorithm = req.get("DestinationEncryptionAlgorithm")
     if dest.key_spec not in _RSA_SPECS:
         _symmetric(dest, dest_algorithm)
+    if _ignores_ciphertext(req):
+        context = req.get("SourceEncryptionContext")
+        _authorize_only(kms, ctx, req, "SourceKeyId", "ReEncryptFrom", context)
     blob = req.get("CiphertextBlob")
     if blob is None:
         raise validation_error(
