@@ -114,7 +114,7 @@ _REQUEST: Mapping[str, Mapping[str, tuple[str, ...]]] = {
         "VerifyMac": ("KeyId", "MacAlgorithm", "GrantTokens", "DryRun"),
     },
     "sts": {
-        "AssumeRole": ("RoleArn", "RoleSessionName", "DurationSeconds"),
+        "AssumeRole": ("RoleArn", "RoleSessionName", "DurationSeconds", "Policy"),
         "GetCallerIdentity": (),
     },
     "cloudhsm": {

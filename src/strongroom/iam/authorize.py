@@ -8,6 +8,9 @@ role's trust policy) together with the caller's identity-based policies.
 * Cross-account: the resource policy must allow (the caller or its account) *and* an identity
   policy of the caller must allow.
 * Actions with no resource policy (CreateKey, ListKeys, ...) need an identity policy allow.
+* A role session with a session policy (AssumeRole's ``Policy``) is allowed at most what that
+  policy allows, and an explicit Deny in it wins. (AWS exempts what a resource-based policy
+  grants to the session's own ARN; here the session policy limits that too.)
 """
 
 from __future__ import annotations
@@ -118,7 +121,27 @@ class Authorizer:
         resource_policy: Policy | None,
         resource_account: str,
     ) -> Verdict:
-        """The combined decision (see the module docstring)."""
+        """The combined decision (see the module docstring), within the caller's session
+        policy if it has one."""
+        verdict = self._decide(principal, facts, resource_policy, resource_account)
+        if principal.session_policy is None or verdict.explicit_deny:
+            return verdict
+        session = evaluate(
+            self.parsed(principal.session_policy, "identity"), facts, match_principal=False
+        )
+        if session.denied:
+            return Verdict(False, "with an explicit deny in a session policy", None)
+        if verdict.allowed and not session.allowed:
+            return Verdict(False, f"because no session policy allows the {facts.action} action")
+        return verdict
+
+    def _decide(
+        self,
+        principal: Principal,
+        facts: RequestFacts,
+        resource_policy: Policy | None,
+        resource_account: str,
+    ) -> Verdict:
         action = facts.action
         res = None
         if resource_policy is not None:

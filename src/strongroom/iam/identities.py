@@ -176,6 +176,7 @@ class IdentityStore:
             access_key_id,
             session_name=row.session_name,
             expiration=row.expiration,
+            session_policy=iam_repo.get_session_policy(conn, access_key_id),
         )
         return _Credential(secret, principal, row.token_hash)
 

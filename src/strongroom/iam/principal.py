@@ -18,6 +18,8 @@ class Principal:
     access_key_id: str
     session_name: str | None = None
     expiration: float | None = None
+    #: an AssumeRole session's inline session policy (its permissions are at most that)
+    session_policy: str | None = None
 
     @property
     def arn(self) -> str:

@@ -169,7 +169,12 @@ class RoleStore:
     # -- sessions -------------------------------------------------------------------------------
 
     def create_session(
-        self, role: iam_repo.RoleRow, session_name: str, duration: int, source_identity: str
+        self,
+        role: iam_repo.RoleRow,
+        session_name: str,
+        duration: int,
+        source_identity: str,
+        session_policy: str | None = None,
     ) -> SessionCredentials:
         akid = SESSION_KEY_PREFIX + _random(_KEY_CHARS, 16)
         secret = _random(_SECRET_CHARS, 40)
@@ -188,6 +193,8 @@ class RoleStore:
         with self._engine.begin() as conn:
             iam_repo.expire_sessions(conn, self._clock.now() - 86_400)
             iam_repo.insert_session(conn, row)
+            if session_policy is not None:
+                iam_repo.insert_session_policy(conn, akid, session_policy)
         return SessionCredentials(akid, secret, token, expiration)
 
 

@@ -7,7 +7,13 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select
 
-from strongroom.storage.schema import role_policies, roles, sessions, user_policies
+from strongroom.storage.schema import (
+    role_policies,
+    roles,
+    session_policies,
+    sessions,
+    user_policies,
+)
 
 __all__ = [
     "RoleRow",
@@ -18,8 +24,10 @@ __all__ = [
     "get_policy",
     "get_role",
     "get_session",
+    "get_session_policy",
     "insert_role",
     "insert_session",
+    "insert_session_policy",
     "list_policies",
     "list_roles",
     "policy_documents",
@@ -197,5 +205,21 @@ def get_session(conn: Connection, access_key_id: str) -> SessionRow | None:
 
 
 def expire_sessions(conn: Connection, now: float) -> int:
-    """Delete sessions that expired before ``now``."""
-    return int(conn.execute(delete(sessions).where(sessions.c.expiration < now)).rowcount)
+    """Delete sessions that expired before ``now``, and their session policies."""
+    gone = int(conn.execute(delete(sessions).where(sessions.c.expiration < now)).rowcount)
+    if gone:
+        live = select(sessions.c.access_key_id)
+        conn.execute(delete(session_policies).where(session_policies.c.access_key_id.not_in(live)))
+    return gone
+
+
+def insert_session_policy(conn: Connection, access_key_id: str, policy: str) -> None:
+    conn.execute(insert(session_policies).values(access_key_id=access_key_id, policy=policy))
+
+
+def get_session_policy(conn: Connection, access_key_id: str) -> str | None:
+    """The session's inline session policy, None if it was given none."""
+    found = conn.execute(
+        select(session_policies.c.policy).where(session_policies.c.access_key_id == access_key_id)
+    ).scalar()
+    return None if found is None else str(found)

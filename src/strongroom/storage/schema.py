@@ -39,6 +39,7 @@ __all__ = [
     "roles",
     "rotation_settings",
     "schema_migrations",
+    "session_policies",
     "sessions",
     "tags",
     "user_policies",
@@ -166,6 +167,14 @@ sessions = Table(
     Column("token_hash", String(64), nullable=False),
     Column("expiration", Float, nullable=False, index=True),
     Column("source_identity", String(256), nullable=False),
+)
+
+#: a session's inline session policy (AssumeRole's ``Policy``), for sessions that have one
+session_policies = Table(
+    "sts_session_policies",
+    metadata,
+    Column("access_key_id", String(32), primary_key=True),
+    Column("policy", Text, nullable=False),
 )
 
 grants = Table(

@@ -3,6 +3,7 @@ speaks it (form-encoded ``Action=...&Version=2011-06-15``, XML answers, SigV4 se
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import Any
@@ -13,7 +14,7 @@ from strongroom.api.sigv4 import SignedIdentity
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer
 from strongroom.iam.identities import IdentityStore
-from strongroom.iam.policy import global_keys
+from strongroom.iam.policy import PolicyError, global_keys, parse_policy
 from strongroom.iam.principal import Principal
 from strongroom.iam.roles import RoleStore
 
@@ -33,6 +34,7 @@ _QUERY_CODES = {
     "AccessDeniedException": ("AccessDenied", 403),
 }
 _CHAINED_MAX = 3600
+_POLICY_MAX = 2048  # characters of an inline session policy
 
 
 def _validation(value: str, member: str, constraint: str) -> AwsError:
@@ -110,6 +112,7 @@ class _Sts:
         external_id = params.get("ExternalId")
         if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
             raise _validation(external_id, "externalId", "Member must have length 2-1224")
+        session_policy = _session_policy(params)
         match = _ROLE_ARN.fullmatch(role_arn)
         role = None if match is None else self._roles.get_role(match.group(1), match.group(2))
         context: dict[str, Any] = dict(keys)
@@ -126,7 +129,7 @@ class _Sts:
                 else "The requested DurationSeconds exceeds the 1 hour session limit for roles "
                 "assumed by role chaining.",
             )
-        creds = self._roles.create_session(role, session_name, duration, caller.arn)
+        creds = self._roles.create_session(role, session_name, duration, caller.arn, session_policy)
         session_arn = f"arn:aws:sts::{role.account_id}:assumed-role/{role.role_name}/{session_name}"
         result = (
             "    <Credentials>\n"
@@ -139,9 +142,55 @@ class _Sts:
             f"      <AssumedRoleId>{role.role_id}:{escape(session_name)}</AssumedRoleId>\n"
             f"      <Arn>{escape(session_arn)}</Arn>\n"
             "    </AssumedRoleUser>\n"
-            "    <PackedPolicySize>0</PackedPolicySize>\n"
+            f"    <PackedPolicySize>{_packed_size(session_policy)}</PackedPolicySize>\n"
         )
         return _xml("AssumeRole", result, rid)
+
+
+#: AssumeRole members Strongroom does not implement: refused rather than ignored, since each
+#: would change what the session may do or what its requests carry
+_UNSUPPORTED = (
+    "PolicyArns",
+    "Tags",
+    "TransitiveTagKeys",
+    "SourceIdentity",
+    "SerialNumber",
+    "TokenCode",
+    "ProvidedContexts",
+)
+
+
+def _session_policy(params: dict[str, str]) -> str | None:
+    """AssumeRole's inline session policy (checked as an identity policy), or None."""
+    for name in params:
+        if name.split(".", 1)[0] in _UNSUPPORTED:
+            member = name.split(".", 1)[0]
+            raise AwsError(
+                "ValidationError",
+                f"{member} is not supported by Strongroom's AssumeRole; an inline session "
+                "policy (Policy) is.",
+            )
+    policy = params.get("Policy")
+    if policy is None:
+        return None
+    if not 1 <= len(policy) <= _POLICY_MAX:
+        raise AwsError(
+            "ValidationError",
+            "1 validation error detected: Value at 'policy' failed to satisfy constraint: "
+            f"Member must have length between 1 and {_POLICY_MAX}",
+        )
+    try:
+        parse_policy(policy, kind="identity")
+    except PolicyError as exc:
+        raise AwsError("MalformedPolicyDocument", str(exc)) from None
+    return policy
+
+
+def _packed_size(policy: str | None) -> int:
+    """PackedPolicySize: the session policy's share of its limit, in percent."""
+    if policy is None:
+        return 0
+    return max(1, round(100 * len(json.dumps(json.loads(policy), separators=(",", ":"))) / 2048))
 
 
 def _duration(raw: str | None) -> int:
