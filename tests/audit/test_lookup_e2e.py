@@ -66,6 +66,9 @@ def test_time_range_and_pagination(audit_env: AuditEnv, seeded: dict[str, Any]) 
     ct = audit_env.server.client("cloudtrail")
     future = time.time() + 3600
     assert ct.lookup_events(StartTime=future)["Events"] == []
+    # EventCategory insight asks for Insights events only: Strongroom raises none
+    assert ct.lookup_events(MaxResults=5)["Events"]
+    assert ct.lookup_events(EventCategory="insight", MaxResults=5)["Events"] == []
     seen: list[str] = []
     pages = 0
     for page in ct.get_paginator("lookup_events").paginate(
