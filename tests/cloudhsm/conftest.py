@@ -144,6 +144,27 @@ def activate(server: Server, cid: str, anchor: Path, users: dict[str, str]) -> N
         assert code == 0, (out, err)
 
 
+def on_node(
+    server: Server, ip: str, anchor: Path, env: dict[str, str], *args: str
+) -> tuple[int, list[dict[str, Any]], str]:
+    """``hsm-cli`` against one HSM node alone (``--node``), as ``hsm_cli`` against a cluster."""
+    full = {k: v for k, v in server.cli_env().items() if not k.startswith("CLOUDHSM_")}
+    full.update(env)
+    proc = subprocess.run(
+        [STRONGROOM, "hsm-cli", "--node", f"{ip}:2223", "--trust-anchor", str(anchor), *args],
+        capture_output=True,
+        text=True,
+        env=full,
+        timeout=60,
+        check=False,
+    )
+    return (
+        proc.returncode,
+        [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")],
+        proc.stderr,
+    )
+
+
 __all__ = [
     "ADMIN_PW",
     "activate",
@@ -152,6 +173,7 @@ __all__ = [
     "hsm_cli",
     "initialize",
     "new_cluster",
+    "on_node",
     "os",
     "set_clock_offset",
     "store_state",

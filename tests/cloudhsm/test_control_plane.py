@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,11 @@ from tests.cloudhsm.conftest import (
     hsm_cli,
     initialize,
     new_cluster,
+    on_node,
     wait_cluster,
     wait_for,
 )
-from tests.conftest import STRONGROOM, Server
+from tests.conftest import Server
 
 
 def code(exc: pytest.ExceptionInfo[ClientError]) -> str:
@@ -153,7 +152,7 @@ def test_initialize_activate_replicate_and_replace(
     assert rc == 0, (out, err)
     # the key is on both nodes: list it through each node alone
     for h in describe(hsm, cid)["Hsms"]:
-        rc, out, err = _on_node(
+        rc, out, err = on_node(
             hsm_server, h["EniIp"], anchor, alice, "key", "list", "--filter", "attr.label=k1"
         )
         assert rc == 0 and len(out[-1]["data"]["matched_keys"]) == 1, (out, err)
@@ -168,27 +167,7 @@ def test_initialize_activate_replicate_and_replace(
 
     after = wait_for(lambda: describe(hsm, cid), replaced)
     new = next(h for h in after["Hsms"] if h["AvailabilityZone"] == victim["AvailabilityZone"])
-    rc, out, err = _on_node(
+    rc, out, err = on_node(
         hsm_server, new["EniIp"], anchor, alice, "key", "list", "--filter", "attr.label=k1"
     )
     assert rc == 0 and len(out[-1]["data"]["matched_keys"]) == 1, (out, err)
-
-
-def _on_node(
-    server: Server, ip: str, anchor: Path, env: dict[str, str], *args: str
-) -> tuple[int, list[dict[str, Any]], str]:
-    full = {k: v for k, v in server.cli_env().items() if not k.startswith("CLOUDHSM_")}
-    full.update(env)
-    proc = subprocess.run(
-        [STRONGROOM, "hsm-cli", "--node", f"{ip}:2223", "--trust-anchor", str(anchor), *args],
-        capture_output=True,
-        text=True,
-        env=full,
-        timeout=60,
-        check=False,
-    )
-    return (
-        proc.returncode,
-        [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")],
-        proc.stderr,
-    )

@@ -25,6 +25,7 @@ from sqlalchemy import Connection, Engine
 from strongroom.cloudhsm import domain as d
 from strongroom.cloudhsm.backups import BackupKeeper
 from strongroom.cloudhsm.domain import Cluster, Hsm
+from strongroom.cloudhsm.keysync import KeySync
 from strongroom.cloudhsm.nodes import NodeLink
 from strongroom.cloudhsm.supervisor import NodeSupervisor
 from strongroom.storage import cloudhsm_repo as repo
@@ -58,6 +59,7 @@ class ClusterControl:
         #: more work for the leader's loop (the KMS side's pending key-store connects)
         self.passes: list[Callable[[], None]] = []
         self.backups = BackupKeeper(self)
+        self.keysync = KeySync(self)
 
     # --- storage -----------------------------------------------------------------------------
 
@@ -254,6 +256,7 @@ class ClusterControl:
             self.update_cluster(cluster.cluster_id, expect=cluster.state, state=after)
         elif cluster.state == d.ACTIVE:
             self.backups.step(cluster)
+            self.keysync.step(cluster)
         elif cluster.state in (d.MODIFY_IN_PROGRESS, d.ROLLBACK_IN_PROGRESS):
             self._migrate(cluster)
         elif cluster.state == d.INITIALIZE_IN_PROGRESS:
