@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from strongroom.storage.audit_schema import audit_key_usage as usage
+from strongroom.storage.engine import write_transaction
 
 if TYPE_CHECKING:
     from strongroom.audit.store import ChainedEntry
@@ -121,7 +122,7 @@ def latest_uses(entries: Sequence[ChainedEntry]) -> list[tuple[str, int, str, fl
 
 def ensure_tracking(engine: Engine, now: float | None = None) -> None:
     """Record when tracking began, unless it is recorded already."""
-    with engine.begin() as conn:
+    with write_transaction(engine) as conn:
         if conn.execute(select(usage.c.seq).where(usage.c.key_arn == _TRACKING)).first():
             return
         try:

@@ -32,7 +32,13 @@ from strongroom.storage.audit_schema import (
     audit_hsm_logs,
     audit_key_usage,
 )
-from strongroom.storage.engine import SQLITE_PRAGMAS, WRITE_OPTION, open_engine, sqlite_url
+from strongroom.storage.engine import (
+    SQLITE_PRAGMAS,
+    WRITE_OPTION,
+    open_engine,
+    sqlite_url,
+    write_transaction,
+)
 from strongroom.storage.schema import metadata
 
 __all__ = [
@@ -184,7 +190,7 @@ class TrailStore:
         self._sql: dict[str, str] = {}
 
     def ensure_head(self) -> None:
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine) as conn:
             if conn.execute(select(audit_head.c.id)).first() is None:
                 try:
                     with conn.begin_nested():

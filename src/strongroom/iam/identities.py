@@ -22,7 +22,7 @@ from strongroom.iam.principal import Principal
 from strongroom.rootkey import RootKey
 from strongroom.storage import iam_repo
 from strongroom.storage import identity_repo as repo
-from strongroom.storage.engine import ChangeMonitor
+from strongroom.storage.engine import ChangeMonitor, write_transaction
 
 __all__ = [
     "INVALID_TOKEN",
@@ -87,7 +87,7 @@ class IdentityStore:
         row = repo.UserRow(
             account_id, user_name, "AIDA" + _random(_KEY_CHARS, 17), self._clock.now()
         )
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if repo.get_user(conn, account_id, user_name) is not None:
                 raise IdentityError(f"user {user_name} already exists in account {account_id}")
             repo.insert_user(conn, row)
@@ -98,7 +98,7 @@ class IdentityStore:
             return repo.list_users(conn, account_id)
 
     def delete_user(self, account_id: str, user_name: str) -> None:
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if repo.get_user(conn, account_id, user_name) is None:
                 raise IdentityError(f"no user {user_name} in account {account_id}")
             if repo.list_access_keys(conn, account_id, user_name):
@@ -113,7 +113,7 @@ class IdentityStore:
         secret = _random(_SECRET_CHARS, 40)
         now = self._clock.now()
         wrapped = self._root.wrap(secret.encode("ascii"), _purpose(akid))
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if repo.get_user(conn, account_id, user_name) is None:
                 raise IdentityError(f"no user {user_name} in account {account_id}")
             repo.insert_access_key(
@@ -126,7 +126,7 @@ class IdentityStore:
             return repo.list_access_keys(conn, account_id, user_name)
 
     def delete_access_key(self, account_id: str, access_key_id: str) -> None:
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if repo.delete_access_key(conn, account_id, access_key_id) == 0:
                 raise IdentityError(f"no access key {access_key_id} in account {account_id}")
         self._cache.clear()

@@ -22,7 +22,7 @@ from strongroom.iam.policy import PolicyError, parse_policy
 from strongroom.rootkey import RootKey
 from strongroom.storage import iam_repo
 from strongroom.storage import identity_repo as users_repo
-from strongroom.storage.engine import ChangeMonitor
+from strongroom.storage.engine import ChangeMonitor, write_transaction
 
 __all__ = ["RoleStore", "SessionCredentials"]
 
@@ -78,7 +78,7 @@ class RoleStore:
             max_session_duration,
             self._clock.now(),
         )
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if iam_repo.get_role(conn, account_id, name) is not None:
                 raise IdentityError(f"role {name} already exists in account {account_id}")
             iam_repo.insert_role(conn, row)
@@ -93,7 +93,7 @@ class RoleStore:
             return iam_repo.list_roles(conn, account_id)
 
     def delete_role(self, account_id: str, name: str) -> None:
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if iam_repo.get_role(conn, account_id, name) is None:
                 raise IdentityError(f"no role {name} in account {account_id}")
             iam_repo.delete_role(conn, account_id, name)
@@ -108,13 +108,13 @@ class RoleStore:
         if len(document) > MAX_INLINE_POLICY:
             raise IdentityError(f"an inline policy is limited to {MAX_INLINE_POLICY} characters")
         _check_document(document, "identity")
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             self._require_owner(conn, kind, account_id, owner)
             iam_repo.put_policy(conn, kind, account_id, owner, name, document)
         self.invalidate()
 
     def delete_policy(self, kind: str, account_id: str, owner: str, name: str) -> None:
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             if iam_repo.delete_policy(conn, kind, account_id, owner, name) == 0:
                 raise IdentityError(f"no policy {name} on {kind} {owner}")
         self.invalidate()
@@ -190,7 +190,7 @@ class RoleStore:
             expiration,
             source_identity,
         )
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             iam_repo.expire_sessions(conn, self._clock.now() - 86_400)
             iam_repo.insert_session(conn, row)
             if session_policy is not None:
