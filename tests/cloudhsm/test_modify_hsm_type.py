@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +14,12 @@ from tests.cloudhsm.conftest import (
     describe,
     hsm_cli,
     initialize,
+    on_node,
     set_clock_offset,
     wait_cluster,
     wait_for,
 )
-from tests.conftest import STRONGROOM, Server
+from tests.conftest import Server
 
 ALICE = {"CLOUDHSM_ROLE": "crypto-user", "CLOUDHSM_PIN": "alice:alice-pass"}
 DAY = 86400.0
@@ -32,20 +31,11 @@ def refused(call: Any, **kwargs: Any) -> str:
     return str(exc.value.response["Error"]["Code"])
 
 
-def on_node(server: Server, ip: str, anchor: Path, *args: str) -> list[dict[str, Any]]:
+def alice_on(server: Server, ip: str, anchor: Path, *args: str) -> list[dict[str, Any]]:
     """hsm-cli against one node alone, as alice."""
-    env = {k: v for k, v in server.cli_env().items() if not k.startswith("CLOUDHSM_")}
-    env.update(ALICE)
-    proc = subprocess.run(
-        [STRONGROOM, "hsm-cli", "--node", f"{ip}:2223", "--trust-anchor", str(anchor), *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, (proc.stdout, proc.stderr)
-    return [json.loads(x) for x in proc.stdout.splitlines() if x.startswith("{")]
+    rc, out, err = on_node(server, ip, anchor, ALICE, *args)
+    assert rc == 0, (out, err)
+    return out
 
 
 def migrated(hsm: Any, cid: str, state: str, hsm_type: str, before: set[str]) -> dict[str, Any]:
@@ -109,7 +99,9 @@ def test_hsm_type_change_and_rollback(hsm: Any, hsm_server: Server, tmp_path: Pa
     assert after["HsmTypeRollbackExpiration"] == out["HsmTypeRollbackExpiration"]
     assert len(hsm.describe_backups(Filters={"clusterIds": [cid]})["Backups"]) > backups
     for h in after["Hsms"]:  # users and keys were cloned onto every new HSM
-        listed = on_node(hsm_server, h["EniIp"], anchor, "key", "list", "--filter", "attr.label=k1")
+        listed = alice_on(
+            hsm_server, h["EniIp"], anchor, "key", "list", "--filter", "attr.label=k1"
+        )
         assert len(listed[-1]["data"]["matched_keys"]) == 1, listed
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"before"
     blob = kms.encrypt(KeyId=key, Plaintext=b"after")["CiphertextBlob"]
