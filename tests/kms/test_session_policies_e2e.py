@@ -1,16 +1,21 @@
-"""AssumeRole's inline session policy (``Policy``), end to end through boto3: a session may do at
-most what its session policy allows, on every service of the endpoint, and an explicit Deny in it
-wins. AssumeRole members Strongroom does not implement are refused, not ignored."""
+"""AssumeRole's inline session policy (``Policy``) and source identity (``SourceIdentity``), end to
+end through boto3: a session may do at most what its session policy allows, on every service of
+the endpoint, and an explicit Deny in it wins; a source identity needs sts:SetSourceIdentity in
+the trust policy, is ``aws:SourceIdentity`` in every policy, goes into every record of the
+session's calls and is kept through role chaining. AssumeRole members Strongroom does not
+implement are refused, not ignored."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.conftest import ACCOUNT
 from tests.kms.access_support import (
     Env,
     Roles,
@@ -127,8 +132,88 @@ def test_bad_session_policies_and_unsupported_members_are_refused(roles: Roles) 
     for extra in (
         {"Tags": [{"Key": "team", "Value": "red"}]},
         {"PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]},
-        {"SourceIdentity": "alice"},
         {"SerialNumber": "arn:aws:iam::111122223333:mfa/alice", "TokenCode": "123456"},
     ):
         code, message = _sts_error(lambda extra=extra: _assume(roles, "bad", **extra))
         assert code == "ValidationError" and "not supported" in message, extra
+
+
+def _role_trusting(env: Env, roles: Roles, name: str, actions: list[str], tmp: Path) -> str:
+    trust = tmp / f"{name}-trust.json"
+    trust.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": [roles.assumer.arn, f"arn:aws:iam::{ACCOUNT}:root"]},
+                        "Action": actions,
+                    }
+                ],
+            }
+        )
+    )
+    arn = str(env.cli("create-role", name, "--trust-policy", f"file://{trust}")["Role"]["Arn"])
+    policy = identity(
+        identity_statement("Allow", ["kms:*", "sts:AssumeRole", "sts:SetSourceIdentity"])
+    )
+    env.cli("put-role-policy", name, "all", "--policy-document", json.dumps(policy))
+    return arn
+
+
+def test_source_identity(env: Env, roles: Roles, tmp_path: Path) -> None:
+    sts = sts_for(roles.assumer)
+    plain = _role_trusting(env, roles, "no-source", ["sts:AssumeRole"], tmp_path)
+    sourced = _role_trusting(
+        env, roles, "with-source", ["sts:AssumeRole", "sts:SetSourceIdentity"], tmp_path
+    )
+    code, message = _sts_error(
+        lambda: sts.assume_role(RoleArn=plain, RoleSessionName="s1", SourceIdentity="alice")
+    )
+    assert code == "AccessDenied" and "sts:SetSourceIdentity" in message
+    for bad in ("a", "aws:alice", "al ice"):
+        code, _ = _sts_error(
+            lambda bad=bad: sts.assume_role(
+                RoleArn=sourced, RoleSessionName="s1", SourceIdentity=bad
+            )
+        )
+        assert code == "ValidationError", bad
+    out = sts.assume_role(RoleArn=sourced, RoleSessionName="alice-work", SourceIdentity="alice")
+    assert out["SourceIdentity"] == "alice"
+    kms = session_client(env, out["Credentials"])
+    # aws:SourceIdentity in a key policy
+    only_alice = {
+        "Sid": "only-alice",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:SourceIdentity": "alice"}},
+    }
+    key = env.key(only_alice)["Arn"]
+    kms.encrypt(KeyId=key, Plaintext=b"by alice")
+    other = sts.assume_role(RoleArn=sourced, RoleSessionName="nobody")["Credentials"]
+    assert "explicit deny" in denied(
+        lambda: session_client(env, other).encrypt(KeyId=key, Plaintext=b"x")
+    )
+    # every record of the session's calls names it
+    events = env.server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "ResourceName", "AttributeValue": key}]
+    )["Events"]
+    mine = [json.loads(e["CloudTrailEvent"]) for e in events if e.get("Username") == "alice-work"]
+    assert mine and all(
+        r["userIdentity"]["sessionContext"]["sourceIdentity"] == "alice" for r in mine
+    )
+    # chaining keeps it and may not change it
+    chained_sts = session_client(env, out["Credentials"], "sts")
+    again = chained_sts.assume_role(RoleArn=sourced, RoleSessionName="chained")
+    assert again["SourceIdentity"] == "alice"
+    session_client(env, again["Credentials"]).encrypt(KeyId=key, Plaintext=b"still alice")
+    code, _ = _sts_error(
+        lambda: chained_sts.assume_role(RoleArn=sourced, RoleSessionName="c2", SourceIdentity="bob")
+    )
+    assert code == "AccessDenied"
+    # a role whose trust policy does not allow setting it cannot be chained into
+    code, _ = _sts_error(lambda: chained_sts.assume_role(RoleArn=plain, RoleSessionName="c3"))
+    assert code == "AccessDenied"

@@ -144,6 +144,8 @@ def _user_identity(principal: Principal | None, akid: str) -> dict[str, Any]:
                 "userName": principal.name,
             }
         }
+        if principal.source_identity:
+            identity["sessionContext"]["sourceIdentity"] = principal.source_identity
     else:
         identity["userName"] = principal.name
     return identity

@@ -62,6 +62,7 @@ def caller_of(principal: Principal) -> Caller:
             "AssumedRole",
             role_arn=principal.identity_arn,
             userid=principal.unique_id,
+            source_identity=principal.source_identity,
         )
     return Caller(
         principal.arn,
@@ -170,10 +171,12 @@ class Authorizer:
         role_arn: str,
         role: RoleRow | None,
         context: Mapping[str, tuple[str, ...]],
+        action: str = "sts:AssumeRole",
     ) -> None:
         """AccessDenied unless ``caller`` may assume ``role`` (its trust policy and, where
-        the trust policy delegates or the caller is in another account, IAM)."""
-        facts = RequestFacts("sts:AssumeRole", role_arn, caller_of(caller), dict(context))
+        the trust policy delegates or the caller is in another account, IAM); ``action`` is
+        sts:AssumeRole, or what the call also asks (sts:SetSourceIdentity)."""
+        facts = RequestFacts(action, role_arn, caller_of(caller), dict(context))
         verdict = (
             Verdict(False)
             if role is None
@@ -184,7 +187,7 @@ class Authorizer:
         if not verdict.allowed:
             raise AwsError(
                 "AccessDenied",
-                f"User: {caller.arn} is not authorized to perform: sts:AssumeRole on resource: "
+                f"User: {caller.arn} is not authorized to perform: {action} on resource: "
                 f"{role_arn}",
                 403,
             )

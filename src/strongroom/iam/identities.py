@@ -168,6 +168,7 @@ class IdentityStore:
         if role is None:
             return None
         secret = self._root.unwrap(row.secret_wrapped, _purpose(access_key_id)).decode("ascii")
+        policy, source = iam_repo.get_session_attributes(conn, access_key_id)
         principal = Principal(
             row.account_id,
             "AssumedRole",
@@ -176,7 +177,8 @@ class IdentityStore:
             access_key_id,
             session_name=row.session_name,
             expiration=row.expiration,
-            session_policy=iam_repo.get_session_policy(conn, access_key_id),
+            session_policy=policy,
+            source_identity=source,
         )
         return _Credential(secret, principal, row.token_hash)
 

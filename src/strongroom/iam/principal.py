@@ -20,6 +20,8 @@ class Principal:
     expiration: float | None = None
     #: an AssumeRole session's inline session policy (its permissions are at most that)
     session_policy: str | None = None
+    #: an AssumeRole session's source identity (``aws:SourceIdentity``), kept through chaining
+    source_identity: str | None = None
 
     @property
     def arn(self) -> str:

@@ -175,6 +175,7 @@ class RoleStore:
         duration: int,
         source_identity: str,
         session_policy: str | None = None,
+        source: str | None = None,
     ) -> SessionCredentials:
         akid = SESSION_KEY_PREFIX + _random(_KEY_CHARS, 16)
         secret = _random(_SECRET_CHARS, 40)
@@ -193,8 +194,8 @@ class RoleStore:
         with write_transaction(self._engine) as conn:
             iam_repo.expire_sessions(conn, self._clock.now() - 86_400)
             iam_repo.insert_session(conn, row)
-            if session_policy is not None:
-                iam_repo.insert_session_policy(conn, akid, session_policy)
+            if session_policy is not None or source is not None:
+                iam_repo.insert_session_attributes(conn, akid, session_policy, source)
         return SessionCredentials(akid, secret, token, expiration)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import Connection, and_, delete, insert, select
 from strongroom.storage.schema import (
     role_policies,
     roles,
-    session_policies,
+    session_attributes,
     sessions,
     user_policies,
 )
@@ -24,10 +24,10 @@ __all__ = [
     "get_policy",
     "get_role",
     "get_session",
-    "get_session_policy",
+    "get_session_attributes",
     "insert_role",
     "insert_session",
-    "insert_session_policy",
+    "insert_session_attributes",
     "list_policies",
     "list_roles",
     "policy_documents",
@@ -205,21 +205,30 @@ def get_session(conn: Connection, access_key_id: str) -> SessionRow | None:
 
 
 def expire_sessions(conn: Connection, now: float) -> int:
-    """Delete sessions that expired before ``now``, and their session policies."""
+    """Delete sessions that expired before ``now``, and their attributes."""
     gone = int(conn.execute(delete(sessions).where(sessions.c.expiration < now)).rowcount)
     if gone:
         live = select(sessions.c.access_key_id)
-        conn.execute(delete(session_policies).where(session_policies.c.access_key_id.not_in(live)))
+        extra = session_attributes.c.access_key_id
+        conn.execute(delete(session_attributes).where(extra.not_in(live)))
     return gone
 
 
-def insert_session_policy(conn: Connection, access_key_id: str, policy: str) -> None:
-    conn.execute(insert(session_policies).values(access_key_id=access_key_id, policy=policy))
+def insert_session_attributes(
+    conn: Connection, access_key_id: str, policy: str | None, source_identity: str | None
+) -> None:
+    conn.execute(
+        insert(session_attributes).values(
+            access_key_id=access_key_id, policy=policy, source_identity=source_identity
+        )
+    )
 
 
-def get_session_policy(conn: Connection, access_key_id: str) -> str | None:
-    """The session's inline session policy, None if it was given none."""
-    found = conn.execute(
-        select(session_policies.c.policy).where(session_policies.c.access_key_id == access_key_id)
-    ).scalar()
-    return None if found is None else str(found)
+def get_session_attributes(conn: Connection, access_key_id: str) -> tuple[str | None, str | None]:
+    """(session policy, source identity) of a session; None for what it was not given."""
+    row = conn.execute(
+        select(session_attributes.c.policy, session_attributes.c.source_identity).where(
+            session_attributes.c.access_key_id == access_key_id
+        )
+    ).first()
+    return (None, None) if row is None else (row.policy, row.source_identity)

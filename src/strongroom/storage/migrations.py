@@ -78,7 +78,7 @@ MIGRATIONS: Sequence[Migration] = (
     (9, "import tokens per region", lifecycle_schema.migrate_regional_import_tokens),
     (10, "grants per region", grant_repo.migrate_regions),
     (11, "each key's last cryptographic use (GetKeyLastUsage)", _audit_schema.migrate_key_usage),
-    (12, "STS session policies", _create("sts_session_policies")),
+    (12, "STS session policies and source identities", _create("sts_session_attributes")),
 )
 
 

@@ -39,7 +39,7 @@ __all__ = [
     "roles",
     "rotation_settings",
     "schema_migrations",
-    "session_policies",
+    "session_attributes",
     "sessions",
     "tags",
     "user_policies",
@@ -169,12 +169,15 @@ sessions = Table(
     Column("source_identity", String(256), nullable=False),
 )
 
-#: a session's inline session policy (AssumeRole's ``Policy``), for sessions that have one
-session_policies = Table(
-    "sts_session_policies",
+#: what AssumeRole gave a session beyond its role, for sessions given anything: the inline
+#: session policy (``Policy``) and the source identity (``SourceIdentity``, or the one the
+#: calling session carried)
+session_attributes = Table(
+    "sts_session_attributes",
     metadata,
     Column("access_key_id", String(32), primary_key=True),
-    Column("policy", Text, nullable=False),
+    Column("policy", Text, nullable=True),
+    Column("source_identity", String(64), nullable=True),
 )
 
 grants = Table(

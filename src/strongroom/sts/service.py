@@ -23,6 +23,7 @@ __all__ = ["sts_service"]
 _NS = "https://sts.amazonaws.com/doc/2011-06-15/"
 _ROLE_ARN = re.compile(r"arn:aws:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*([\w+=,.@-]{1,64})")
 _SESSION_NAME = re.compile(r"[\w+=,.@-]{2,64}")
+_SOURCE_IDENTITY = re.compile(r"[\w+=,.@-]{2,64}")
 _EXTERNAL_ID = re.compile(r"[\w+=,.@:/-]{2,1224}")
 # Query services answer authentication failures with their own codes (and 403).
 _QUERY_CODES = {
@@ -113,12 +114,19 @@ class _Sts:
         if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
             raise _validation(external_id, "externalId", "Member must have length 2-1224")
         session_policy = _session_policy(params)
+        source = _source_identity(caller, params.get("SourceIdentity"))
         match = _ROLE_ARN.fullmatch(role_arn)
         role = None if match is None else self._roles.get_role(match.group(1), match.group(2))
         context: dict[str, Any] = dict(keys)
         if external_id is not None:
             context["sts:ExternalId"] = (external_id,)
+        if source is not None:
+            context["sts:SourceIdentity"] = (source,)
         self._authz.check_assume_role(caller, role_arn, role, context)
+        if source is not None:  # the trust policy must also let the caller set it
+            self._authz.check_assume_role(
+                caller, role_arn, role, context, action="sts:SetSourceIdentity"
+            )
         assert role is not None  # check_assume_role denies a missing role
         limit = _CHAINED_MAX if caller.kind == "AssumedRole" else role.max_session_duration
         if duration > limit:
@@ -129,7 +137,9 @@ class _Sts:
                 else "The requested DurationSeconds exceeds the 1 hour session limit for roles "
                 "assumed by role chaining.",
             )
-        creds = self._roles.create_session(role, session_name, duration, caller.arn, session_policy)
+        creds = self._roles.create_session(
+            role, session_name, duration, caller.arn, session_policy, source
+        )
         session_arn = f"arn:aws:sts::{role.account_id}:assumed-role/{role.role_name}/{session_name}"
         result = (
             "    <Credentials>\n"
@@ -142,7 +152,8 @@ class _Sts:
             f"      <AssumedRoleId>{role.role_id}:{escape(session_name)}</AssumedRoleId>\n"
             f"      <Arn>{escape(session_arn)}</Arn>\n"
             "    </AssumedRoleUser>\n"
-            f"    <PackedPolicySize>{_packed_size(session_policy)}</PackedPolicySize>\n"
+            + (f"    <SourceIdentity>{escape(source)}</SourceIdentity>\n" if source else "")
+            + f"    <PackedPolicySize>{_packed_size(session_policy)}</PackedPolicySize>\n"
         )
         return _xml("AssumeRole", result, rid)
 
@@ -153,7 +164,6 @@ _UNSUPPORTED = (
     "PolicyArns",
     "Tags",
     "TransitiveTagKeys",
-    "SourceIdentity",
     "SerialNumber",
     "TokenCode",
     "ProvidedContexts",
@@ -168,7 +178,7 @@ def _session_policy(params: dict[str, str]) -> str | None:
             raise AwsError(
                 "ValidationError",
                 f"{member} is not supported by Strongroom's AssumeRole; an inline session "
-                "policy (Policy) is.",
+                "policy (Policy) and SourceIdentity are.",
             )
     policy = params.get("Policy")
     if policy is None:
@@ -184,6 +194,26 @@ def _session_policy(params: dict[str, str]) -> str | None:
     except PolicyError as exc:
         raise AwsError("MalformedPolicyDocument", str(exc)) from None
     return policy
+
+
+def _source_identity(caller: Principal, given: str | None) -> str | None:
+    """The new session's source identity: the one given, or the calling session's, which a
+    chained session keeps and may not change (AWS: set once, kept through role chaining)."""
+    if given is not None:
+        if not _SOURCE_IDENTITY.fullmatch(given) or given.lower().startswith("aws:"):
+            raise _validation(
+                given, "sourceIdentity",
+                "Member must satisfy regular expression pattern: [\\w+=,.@-]* and length 2-64, "
+                "and must not begin with aws:",
+            )  # fmt: skip
+        if caller.source_identity is not None and given != caller.source_identity:
+            raise AwsError(
+                "AccessDenied",
+                "The source identity of a session cannot be changed in role chaining.",
+                403,
+            )
+        return given
+    return caller.source_identity
 
 
 def _packed_size(policy: str | None) -> int:

@@ -33,6 +33,7 @@ class Caller:
     role_arn: str | None = None
     username: str | None = None
     userid: str | None = None
+    source_identity: str | None = None
 
     def derived_context(self) -> dict[str, tuple[str, ...]]:
         """The global condition keys AWS derives from the principal, lower-cased."""
@@ -49,6 +50,8 @@ class Caller:
             out["aws:username"] = (self.username,)
         if self.userid:
             out["aws:userid"] = (self.userid,)
+        if self.source_identity:
+            out["aws:sourceidentity"] = (self.source_identity,)
         return out
 
 
@@ -82,7 +85,8 @@ class RequestFacts:
     ``<key>`` part of ``kms:EncryptionContext:<key>``) to their values as strings; a multivalued key
     (``kms:EncryptionContextKeys``, ``aws:TagKeys``) has several. A key with no values is absent.
     Keys derived from ``principal`` (``aws:username``, ``aws:userid``, ``aws:PrincipalArn``,
-    ``aws:PrincipalAccount``, ``aws:PrincipalType``, ``kms:CallerAccount``) are added unless
+    ``aws:PrincipalAccount``, ``aws:PrincipalType``, ``kms:CallerAccount``,
+    ``aws:SourceIdentity``) are added unless
     ``context`` gives them.
     """
 
