@@ -181,3 +181,15 @@ def test_the_caller_needs_kms_get_key_last_usage(env: Env) -> None:
     message = denied(lambda: encrypt_only.client().get_key_last_usage(KeyId=key))
     assert "kms:GetKeyLastUsage" in message
     assert reader.client().get_key_last_usage(KeyId=key)["KeyLastUsage"]["Operation"] == "Encrypt"
+
+
+def test_two_workers_see_each_other_s_calls(tmp_path: Path) -> None:
+    """With ``--workers 2`` a call answered by one worker is what the other reports: each
+    reader ingests the trail writer's journal first."""
+    with running_server(tmp_path / "data", "--workers", "2") as srv:
+        key = srv.client().create_key()["KeyMetadata"]["KeyId"]
+        for round_ in range(12):
+            kms = srv.client()  # a new connection: either worker may answer either call
+            done = kms.encrypt(KeyId=key, Plaintext=b"w%d" % round_)
+            use = srv.client().get_key_last_usage(KeyId=key)["KeyLastUsage"]
+            assert use["KmsRequestId"] == _request_id(done), round_
