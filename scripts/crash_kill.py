@@ -54,7 +54,8 @@ from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz_wire import HOST, REGION, free_port, listening
+from fuzz_serve import HOST, free_port, listening
+from fuzz_wire import REGION
 
 BIN = Path(sys.executable).parent / "strongroom"
 #: errors that mean the call was cut off (the server died under it), not refused

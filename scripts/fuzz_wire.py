@@ -3,7 +3,7 @@
 AWS-shaped 4xx error, never a 5xx, a dropped connection, a traceback or a dead server.
 
     .venv/bin/python scripts/fuzz_wire.py [--seconds 60] [--cases 20000] [--seed N] [--workers N]
-        [--database-url postgresql://127.0.0.1:5432/DB]
+        [--database-url postgresql://127.0.0.1:5432/DB] [--tls]
 
 Starts its own ``serve`` on a free 127.0.0.1 port in a temporary data dir (stopped by PID at
 the end), creates real keys of every kind, a grant, an alias and ciphertexts, then sends signed
@@ -15,7 +15,9 @@ service in the credential scope, an oversized body) and STS Query requests. Each
 checked: status below 500, a request id, JSON 1.1 errors as ``{"__type": str, "message": str}``,
 Query errors as XML. At the end the server must still answer and its log must hold no
 traceback. Exit status 1 on any failure; each failure is printed with what reproduces it.
-Bounded by ``--cases`` and ``--seconds``; traffic only to 127.0.0.1.
+With ``--tls`` the server serves HTTPS (``--tls-self-signed``) and every request goes over TLS,
+but for some raw ones sent onto TCP without it. Bounded by ``--cases`` and ``--seconds``;
+traffic only to 127.0.0.1. The server itself: scripts/fuzz_serve.py.
 """
 
 from __future__ import annotations
@@ -28,12 +30,11 @@ import json
 import random
 import re
 import socket
-import subprocess
+import ssl
 import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -47,10 +48,18 @@ from botocore.loaders import Loader
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fuzz_inputs
+from fuzz_serve import (
+    Endpoint,
+    http_connection,
+    log_problems,
+    open_socket,
+    serve,
+)
 
-HOST = "127.0.0.1"
+__all__ = ["Endpoint", "fuzz", "log_problems"]
 REGION = "us-east-1"
 JSON_TYPE = "application/x-amz-json-1.1"
+IDLE_SECONDS = 4.0  # a keep-alive connection idle this long is opened anew
 #: botocore model -> (X-Amz-Target prefix, signing name)
 SERVICES = {
     "kms": ("TrentService", "kms"),
@@ -59,13 +68,6 @@ SERVICES = {
 }
 #: operations that would start HSM node processes when they succeed
 SKIP = {"cloudhsmv2": {"CreateHsm", "InitializeCluster"}}
-
-
-@dataclass
-class Endpoint:
-    port: int
-    akid: str
-    secret: str
 
 
 @dataclass
@@ -92,16 +94,20 @@ class Wire:
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self.conn = http.client.HTTPConnection(HOST, endpoint.port, timeout=30)
+        self.conn = http_connection(endpoint)
+        self.used = time.monotonic()
 
     def post(
         self, body: bytes, headers: dict[str, str], sign: str | None, region: str = REGION
     ) -> tuple[int, dict[str, str], bytes]:
         if sign is not None:
-            request = AWSRequest("POST", f"http://{HOST}:{self.endpoint.port}/", headers, body)
+            request = AWSRequest("POST", f"{self.endpoint.url}/", headers, body)
             creds = Credentials(self.endpoint.akid, self.endpoint.secret)
             SigV4Auth(creds, sign, region).add_auth(request)
             headers = dict(request.headers.items())
+        if time.monotonic() - self.used > IDLE_SECONDS:
+            self.conn.close()  # as HTTP clients do: the server ends idle connections (5 s)
+        self.used = time.monotonic()
         try:
             self.conn.request("POST", "/", body=body, headers=headers)
             resp = self.conn.getresponse()
@@ -142,8 +148,9 @@ def check(status: int, headers: dict[str, str], data: bytes, query: bool) -> str
 def boto_client(endpoint: Endpoint, service: str = "kms") -> Any:
     return boto3.client(
         service,
-        endpoint_url=f"http://{HOST}:{endpoint.port}",
+        endpoint_url=endpoint.url,
         region_name=REGION,
+        verify=endpoint.cafile or True,
         aws_access_key_id=endpoint.akid,
         aws_secret_access_key=endpoint.secret,
         config=BotoConfig(retries={"max_attempts": 1}),
@@ -224,13 +231,15 @@ def http_case(rng: random.Random) -> tuple[str, bytes]:
     return rng.choice(cases)
 
 
-def send_raw(port: int, data: bytes) -> list[int]:
-    """Send raw bytes on a new connection, close its write side, and read every status line."""
+def send_raw(endpoint: Endpoint, data: bytes, tls: bool = True) -> list[int]:
+    """Send raw bytes on a new connection, close its write side, and read every status line.
+    Over TLS when the endpoint is HTTPS (``tls`` False: the bytes go straight onto TCP)."""
     received = b""
-    with socket.create_connection((HOST, port), timeout=10) as sock:
+    with open_socket(endpoint, tls) as sock:
         with contextlib.suppress(OSError):  # the server may refuse and close mid-send
             sock.sendall(data)
-            sock.shutdown(socket.SHUT_WR)
+            if not isinstance(sock, ssl.SSLSocket):  # a TLS socket cannot half-close
+                sock.shutdown(socket.SHUT_WR)
         with contextlib.suppress(OSError):
             while chunk := sock.recv(65536):
                 received += chunk
@@ -271,7 +280,7 @@ def fuzz(endpoint: Endpoint, account: str, seed: int, cases: int, seconds: float
             fuzz_inputs.repair(kms, pool)
         roll = rng.random()
         if roll > 0.98:
-            http_round(rng, endpoint.port, report)
+            http_round(rng, endpoint, report)
         elif not request_round(rng, roll, wire, inputs, account, report):
             wire = Wire(endpoint)
     report.seconds = time.monotonic() - started
@@ -280,12 +289,17 @@ def fuzz(endpoint: Endpoint, account: str, seed: int, cases: int, seconds: float
     return report
 
 
-def http_round(rng: random.Random, port: int, report: Report) -> None:
-    """One request broken at the HTTP level, on a connection of its own."""
+def http_round(rng: random.Random, endpoint: Endpoint, report: Report) -> None:
+    """One request broken at the HTTP level, on a connection of its own; against HTTPS, some
+    go onto the TCP connection without TLS (plain HTTP, bytes that are no handshake)."""
     category, raw = http_case(rng)
+    plain = bool(endpoint.cafile) and rng.random() < 0.3
+    if plain:
+        category = f"no-tls:{category}"
+        raw = raw if rng.random() < 0.5 else rng.randbytes(rng.randrange(1, 600))
     report.categories["http"] += 1
     try:
-        statuses = send_raw(port, raw)
+        statuses = send_raw(endpoint, raw, tls=not plain)
     except OSError as exc:
         report.failures.append(f"http:{category}: {exc!r}")
         return
@@ -331,56 +345,6 @@ def request_round(
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve(log: Path, workers: int = 1, database_url: str = "") -> Iterator[Endpoint]:
-    """A fresh ``strongroom serve`` in a temporary data dir, stopped by its PID."""
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="strongroom-fuzz-") as tmp:
-        data = Path(tmp) / "data"
-        argv = [str(Path(sys.executable).parent / "strongroom"), "serve", "--port", str(port),
-                "--data-dir", str(data), "--workers", str(workers)]  # fmt: skip
-        argv += ["--database-url", database_url] if database_url else []
-        with log.open("wb") as out:
-            proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while not (data / "credentials").exists() or not listening(port):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}")
-                time.sleep(0.1)
-            akid = secret = ""
-            for line in (data / "credentials").read_text().splitlines():
-                name, _, value = line.partition("=")
-                akid = value.strip() if name.strip() == "aws_access_key_id" else akid
-                secret = value.strip() if name.strip() == "aws_secret_access_key" else secret
-            yield Endpoint(port, akid, secret)
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-
-
-def listening(port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5):
-        return True
-    return False
-
-
-def log_problems(text: str) -> list[str]:
-    """Lines of a serve log that show an unhandled error."""
-    return [line for line in text.splitlines() if "Traceback" in line or "internal error" in line]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -388,13 +352,14 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=random.randrange(1 << 30))
     parser.add_argument("--log", type=Path, help="keep serve's log here")
     parser.add_argument("--workers", type=int, default=1, help="serve --workers N")
+    parser.add_argument("--tls", action="store_true", help="serve --tls-self-signed: HTTPS")
     parser.add_argument(
         "--database-url", default="", help="serve --database-url URL (a fresh database)"
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="strongroom-fuzz-log-") as tmp:
         log = args.log or Path(tmp) / "serve.log"
-        with serve(log, args.workers, args.database_url) as endpoint:
+        with serve(log, args.workers, args.database_url, args.tls) as endpoint:
             report = fuzz(endpoint, "111122223333", args.seed, args.cases, args.seconds)
         problems = log_problems(log.read_text(errors="replace"))
         print(f"seed {args.seed}")

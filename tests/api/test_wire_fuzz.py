@@ -163,3 +163,17 @@ def strongroom_cli(server: Server, *args: str) -> subprocess.CompletedProcess[st
         [STRONGROOM, *args, "--data-dir", str(server.data_dir)],
         check=False, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
+
+
+def test_a_seeded_fuzz_run_over_tls_finds_nothing(tmp_path: Path) -> None:
+    """The same over HTTPS (``--tls-self-signed``), with some raw cases sent onto the TCP
+    connection without TLS: plain HTTP, or bytes that are no handshake."""
+    with running_server(tmp_path / "data", "--tls-self-signed") as srv:
+        akid, secret = srv.credentials()
+        cafile = str(srv.data_dir / "tls-self-signed.crt")
+        endpoint = fuzz_wire.Endpoint(srv.port, akid, secret, cafile)
+        report = fuzz_wire.fuzz(endpoint, ACCOUNT, seed=20261124, cases=600, seconds=60)
+        assert report.cases == 600, report.lines()
+        assert report.failures == [], "\n".join(report.lines())
+        assert report.statuses[200] > 20 and report.categories["http"] > 0
+        assert fuzz_wire.log_problems(srv.log()) == []
