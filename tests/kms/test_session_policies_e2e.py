@@ -2,8 +2,9 @@
 end through boto3: a session may do at most what its session policy allows, on every service of
 the endpoint, and an explicit Deny in it wins; a source identity needs sts:SetSourceIdentity in
 the trust policy, is ``aws:SourceIdentity`` in every policy, goes into every record of the
-session's calls and is kept through role chaining. AssumeRole members Strongroom does not
-implement are refused, not ignored."""
+session's calls and is kept through role chaining; session tags need sts:TagSession and are
+``aws:PrincipalTag/<key>``, the transitive ones kept through chaining. AssumeRole members
+Strongroom does not implement are refused, not ignored."""
 
 from __future__ import annotations
 
@@ -130,7 +131,6 @@ def test_bad_session_policies_and_unsupported_members_are_refused(roles: Roles) 
     code, message = _sts_error(lambda: _assume(roles, "bad", Policy=json.dumps(huge)))
     assert code == "ValidationError" and "2048" in message
     for extra in (
-        {"Tags": [{"Key": "team", "Value": "red"}]},
         {"PolicyArns": [{"arn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}]},
         {"SerialNumber": "arn:aws:iam::111122223333:mfa/alice", "TokenCode": "123456"},
     ):
@@ -217,3 +217,83 @@ def test_source_identity(env: Env, roles: Roles, tmp_path: Path) -> None:
     # a role whose trust policy does not allow setting it cannot be chained into
     code, _ = _sts_error(lambda: chained_sts.assume_role(RoleArn=plain, RoleSessionName="c3"))
     assert code == "AccessDenied"
+
+
+def test_session_tags(env: Env, roles: Roles, tmp_path: Path) -> None:
+    sts = sts_for(roles.assumer)
+    plain = _role_trusting(env, roles, "no-tags", ["sts:AssumeRole"], tmp_path)
+    tagging = _role_trusting(env, roles, "tags", ["sts:AssumeRole", "sts:TagSession"], tmp_path)
+    env.cli(
+        "put-role-policy", "tags", "tag-chain",
+        "--policy-document", json.dumps(identity(identity_statement("Allow", "sts:TagSession"))),
+    )  # fmt: skip
+    blue = [{"Key": "project", "Value": "blue"}]
+    code, message = _sts_error(
+        lambda: sts.assume_role(RoleArn=plain, RoleSessionName="t1", Tags=blue)
+    )
+    assert code == "AccessDenied" and "sts:TagSession" in message
+    for bad in (
+        [{"Key": "aws:project", "Value": "x"}],
+        [{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}],
+        [{"Key": f"k{i}", "Value": "v"} for i in range(51)],
+        [{"Key": "bad!key", "Value": "v"}],
+    ):
+        code, _ = _sts_error(
+            lambda bad=bad: sts.assume_role(RoleArn=tagging, RoleSessionName="t1", Tags=bad)
+        )
+        assert code == "ValidationError", bad
+    code, _ = _sts_error(
+        lambda: sts.assume_role(
+            RoleArn=tagging, RoleSessionName="t1", Tags=blue, TransitiveTagKeys=["other"]
+        )
+    )
+    assert code == "ValidationError"
+    # aws:PrincipalTag in a key policy
+    only_blue = {
+        "Sid": "only-blue",
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"aws:PrincipalTag/project": "blue"}},
+    }
+    key = env.key(only_blue)["Arn"]
+    out = sts.assume_role(
+        RoleArn=tagging, RoleSessionName="tagged", Tags=[*blue, {"Key": "tier", "Value": "2"}],
+        TransitiveTagKeys=["project"],
+    )  # fmt: skip
+    session_client(env, out["Credentials"]).encrypt(KeyId=key, Plaintext=b"blue")
+    untagged = sts.assume_role(RoleArn=tagging, RoleSessionName="untagged")["Credentials"]
+    assert "explicit deny" in denied(
+        lambda: session_client(env, untagged).encrypt(KeyId=key, Plaintext=b"x")
+    )
+    red = sts.assume_role(
+        RoleArn=tagging, RoleSessionName="red", Tags=[{"Key": "project", "Value": "red"}]
+    )["Credentials"]
+    assert "explicit deny" in denied(
+        lambda: session_client(env, red).encrypt(KeyId=key, Plaintext=b"x")
+    )
+    # chaining: the transitive tag is kept (and cannot be given again), the other one is not
+    chained_sts = session_client(env, out["Credentials"], "sts")
+    chained = chained_sts.assume_role(RoleArn=tagging, RoleSessionName="chained")["Credentials"]
+    session_client(env, chained).encrypt(KeyId=key, Plaintext=b"still blue")
+    code, _ = _sts_error(
+        lambda: chained_sts.assume_role(
+            RoleArn=tagging, RoleSessionName="c2", Tags=[{"Key": "project", "Value": "red"}]
+        )
+    )
+    assert code == "ValidationError"
+    tier_key = env.key(
+        {
+            "Sid": "tier-2",
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"aws:PrincipalTag/tier": "2"}},
+        }
+    )["Arn"]
+    session_client(env, out["Credentials"]).encrypt(KeyId=tier_key, Plaintext=b"tier 2")
+    assert "explicit deny" in denied(
+        lambda: session_client(env, chained).encrypt(KeyId=tier_key, Plaintext=b"x")
+    )

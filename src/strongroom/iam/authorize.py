@@ -63,6 +63,7 @@ def caller_of(principal: Principal) -> Caller:
             role_arn=principal.identity_arn,
             userid=principal.unique_id,
             source_identity=principal.source_identity,
+            principal_tags=principal.session_tags,
         )
     return Caller(
         principal.arn,

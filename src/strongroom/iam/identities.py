@@ -168,7 +168,7 @@ class IdentityStore:
         if role is None:
             return None
         secret = self._root.unwrap(row.secret_wrapped, _purpose(access_key_id)).decode("ascii")
-        policy, source = iam_repo.get_session_attributes(conn, access_key_id)
+        extra = iam_repo.get_session_attributes(conn, access_key_id)
         principal = Principal(
             row.account_id,
             "AssumedRole",
@@ -177,8 +177,10 @@ class IdentityStore:
             access_key_id,
             session_name=row.session_name,
             expiration=row.expiration,
-            session_policy=policy,
-            source_identity=source,
+            session_policy=extra.policy,
+            source_identity=extra.source_identity,
+            session_tags=extra.tags,
+            transitive_tag_keys=extra.transitive_tag_keys,
         )
         return _Credential(secret, principal, row.token_hash)
 

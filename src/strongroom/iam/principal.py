@@ -22,6 +22,9 @@ class Principal:
     session_policy: str | None = None
     #: an AssumeRole session's source identity (``aws:SourceIdentity``), kept through chaining
     source_identity: str | None = None
+    #: an AssumeRole session's tags (``aws:PrincipalTag/<key>``), and which are transitive
+    session_tags: tuple[tuple[str, str], ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
 
     @property
     def arn(self) -> str:

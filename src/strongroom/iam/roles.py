@@ -174,8 +174,7 @@ class RoleStore:
         session_name: str,
         duration: int,
         source_identity: str,
-        session_policy: str | None = None,
-        source: str | None = None,
+        extra: iam_repo.SessionAttributes | None = None,
     ) -> SessionCredentials:
         akid = SESSION_KEY_PREFIX + _random(_KEY_CHARS, 16)
         secret = _random(_SECRET_CHARS, 40)
@@ -194,8 +193,8 @@ class RoleStore:
         with write_transaction(self._engine) as conn:
             iam_repo.expire_sessions(conn, self._clock.now() - 86_400)
             iam_repo.insert_session(conn, row)
-            if session_policy is not None or source is not None:
-                iam_repo.insert_session_attributes(conn, akid, session_policy, source)
+            if extra:
+                iam_repo.insert_session_attributes(conn, akid, extra)
         return SessionCredentials(akid, secret, token, expiration)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from strongroom.storage.schema import (
 
 __all__ = [
     "RoleRow",
+    "SessionAttributes",
     "SessionRow",
     "delete_policy",
     "delete_role",
@@ -214,21 +216,44 @@ def expire_sessions(conn: Connection, now: float) -> int:
     return gone
 
 
+@dataclass(frozen=True, slots=True)
+class SessionAttributes:
+    """What AssumeRole gave a session beyond its role."""
+
+    policy: str | None = None
+    source_identity: str | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    transitive_tag_keys: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.policy or self.source_identity or self.tags)
+
+
 def insert_session_attributes(
-    conn: Connection, access_key_id: str, policy: str | None, source_identity: str | None
+    conn: Connection, access_key_id: str, attributes: SessionAttributes
 ) -> None:
     conn.execute(
         insert(session_attributes).values(
-            access_key_id=access_key_id, policy=policy, source_identity=source_identity
+            access_key_id=access_key_id,
+            policy=attributes.policy,
+            source_identity=attributes.source_identity,
+            tags=json.dumps(dict(attributes.tags)) if attributes.tags else None,
+            transitive_tag_keys=json.dumps(list(attributes.transitive_tag_keys))
+            if attributes.transitive_tag_keys
+            else None,
         )
     )
 
 
-def get_session_attributes(conn: Connection, access_key_id: str) -> tuple[str | None, str | None]:
-    """(session policy, source identity) of a session; None for what it was not given."""
+def get_session_attributes(conn: Connection, access_key_id: str) -> SessionAttributes:
+    """A session's attributes (all empty for a session given none)."""
     row = conn.execute(
-        select(session_attributes.c.policy, session_attributes.c.source_identity).where(
-            session_attributes.c.access_key_id == access_key_id
-        )
+        select(session_attributes).where(session_attributes.c.access_key_id == access_key_id)
     ).first()
-    return (None, None) if row is None else (row.policy, row.source_identity)
+    if row is None:
+        return SessionAttributes()
+    tags = json.loads(row.tags) if row.tags else {}
+    keys = json.loads(row.transitive_tag_keys) if row.transitive_tag_keys else []
+    return SessionAttributes(
+        row.policy, row.source_identity, tuple(sorted(tags.items())), tuple(keys)
+    )

@@ -170,14 +170,17 @@ sessions = Table(
 )
 
 #: what AssumeRole gave a session beyond its role, for sessions given anything: the inline
-#: session policy (``Policy``) and the source identity (``SourceIdentity``, or the one the
-#: calling session carried)
+#: session policy (``Policy``), the source identity (``SourceIdentity``, or the one the calling
+#: session carried) and the session tags (``Tags``, with the caller's transitive ones)
 session_attributes = Table(
     "sts_session_attributes",
     metadata,
     Column("access_key_id", String(32), primary_key=True),
     Column("policy", Text, nullable=True),
     Column("source_identity", String(64), nullable=True),
+    #: session tags, a JSON object, and the transitive ones' keys, a JSON list
+    Column("tags", Text, nullable=True),
+    Column("transitive_tag_keys", Text, nullable=True),
 )
 
 grants = Table(

@@ -17,6 +17,8 @@ from strongroom.iam.identities import IdentityStore
 from strongroom.iam.policy import PolicyError, global_keys, parse_policy
 from strongroom.iam.principal import Principal
 from strongroom.iam.roles import RoleStore
+from strongroom.storage.iam_repo import SessionAttributes
+from strongroom.sts.session_tags import session_tags
 
 __all__ = ["sts_service"]
 
@@ -115,6 +117,7 @@ class _Sts:
             raise _validation(external_id, "externalId", "Member must have length 2-1224")
         session_policy = _session_policy(params)
         source = _source_identity(caller, params.get("SourceIdentity"))
+        tags, transitive = session_tags(caller, params)
         match = _ROLE_ARN.fullmatch(role_arn)
         role = None if match is None else self._roles.get_role(match.group(1), match.group(2))
         context: dict[str, Any] = dict(keys)
@@ -127,6 +130,10 @@ class _Sts:
             self._authz.check_assume_role(
                 caller, role_arn, role, context, action="sts:SetSourceIdentity"
             )
+        if tags:  # and tag the session
+            tagging = dict(context) | {f"aws:RequestTag/{k}": (v,) for k, v in tags}
+            tagging["aws:TagKeys"] = tuple(k for k, _ in tags)
+            self._authz.check_assume_role(caller, role_arn, role, tagging, action="sts:TagSession")
         assert role is not None  # check_assume_role denies a missing role
         limit = _CHAINED_MAX if caller.kind == "AssumedRole" else role.max_session_duration
         if duration > limit:
@@ -137,9 +144,8 @@ class _Sts:
                 else "The requested DurationSeconds exceeds the 1 hour session limit for roles "
                 "assumed by role chaining.",
             )
-        creds = self._roles.create_session(
-            role, session_name, duration, caller.arn, session_policy, source
-        )
+        extra = SessionAttributes(session_policy, source, tags, transitive)
+        creds = self._roles.create_session(role, session_name, duration, caller.arn, extra)
         session_arn = f"arn:aws:sts::{role.account_id}:assumed-role/{role.role_name}/{session_name}"
         result = (
             "    <Credentials>\n"
@@ -162,8 +168,6 @@ class _Sts:
 #: would change what the session may do or what its requests carry
 _UNSUPPORTED = (
     "PolicyArns",
-    "Tags",
-    "TransitiveTagKeys",
     "SerialNumber",
     "TokenCode",
     "ProvidedContexts",
@@ -178,7 +182,7 @@ def _session_policy(params: dict[str, str]) -> str | None:
             raise AwsError(
                 "ValidationError",
                 f"{member} is not supported by Strongroom's AssumeRole; an inline session "
-                "policy (Policy) and SourceIdentity are.",
+                "policy (Policy), SourceIdentity and session tags (Tags) are.",
             )
     policy = params.get("Policy")
     if policy is None:

@@ -34,6 +34,7 @@ class Caller:
     username: str | None = None
     userid: str | None = None
     source_identity: str | None = None
+    principal_tags: tuple[tuple[str, str], ...] = ()
 
     def derived_context(self) -> dict[str, tuple[str, ...]]:
         """The global condition keys AWS derives from the principal, lower-cased."""
@@ -52,6 +53,8 @@ class Caller:
             out["aws:userid"] = (self.userid,)
         if self.source_identity:
             out["aws:sourceidentity"] = (self.source_identity,)
+        for key, value in self.principal_tags:
+            out[f"aws:principaltag/{key.lower()}"] = (value,)
         return out
 
 
