@@ -162,6 +162,18 @@ def _role_trusting(env: Env, roles: Roles, name: str, actions: list[str], tmp: P
     return arn
 
 
+def _encrypt_only_if(condition_key: str, value: str) -> dict[str, Any]:
+    """A key policy statement denying Encrypt to everyone whose ``condition_key`` is not
+    ``value``."""
+    return {
+        "Effect": "Deny",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {condition_key: value}},
+    }
+
+
 def test_source_identity(env: Env, roles: Roles, tmp_path: Path) -> None:
     sts = sts_for(roles.assumer)
     plain = _role_trusting(env, roles, "no-source", ["sts:AssumeRole"], tmp_path)
@@ -183,15 +195,7 @@ def test_source_identity(env: Env, roles: Roles, tmp_path: Path) -> None:
     assert out["SourceIdentity"] == "alice"
     kms = session_client(env, out["Credentials"])
     # aws:SourceIdentity in a key policy
-    only_alice = {
-        "Sid": "only-alice",
-        "Effect": "Deny",
-        "Principal": {"AWS": "*"},
-        "Action": "kms:Encrypt",
-        "Resource": "*",
-        "Condition": {"StringNotEquals": {"aws:SourceIdentity": "alice"}},
-    }
-    key = env.key(only_alice)["Arn"]
+    key = env.key(_encrypt_only_if("aws:SourceIdentity", "alice"))["Arn"]
     kms.encrypt(KeyId=key, Plaintext=b"by alice")
     other = sts.assume_role(RoleArn=sourced, RoleSessionName="nobody")["Credentials"]
     assert "explicit deny" in denied(
@@ -249,15 +253,7 @@ def test_session_tags(env: Env, roles: Roles, tmp_path: Path) -> None:
     )
     assert code == "ValidationError"
     # aws:PrincipalTag in a key policy
-    only_blue = {
-        "Sid": "only-blue",
-        "Effect": "Deny",
-        "Principal": {"AWS": "*"},
-        "Action": "kms:Encrypt",
-        "Resource": "*",
-        "Condition": {"StringNotEquals": {"aws:PrincipalTag/project": "blue"}},
-    }
-    key = env.key(only_blue)["Arn"]
+    key = env.key(_encrypt_only_if("aws:PrincipalTag/project", "blue"))["Arn"]
     out = sts.assume_role(
         RoleArn=tagging, RoleSessionName="tagged", Tags=[*blue, {"Key": "tier", "Value": "2"}],
         TransitiveTagKeys=["project"],
@@ -283,16 +279,7 @@ def test_session_tags(env: Env, roles: Roles, tmp_path: Path) -> None:
         )
     )
     assert code == "ValidationError"
-    tier_key = env.key(
-        {
-            "Sid": "tier-2",
-            "Effect": "Deny",
-            "Principal": {"AWS": "*"},
-            "Action": "kms:Encrypt",
-            "Resource": "*",
-            "Condition": {"StringNotEquals": {"aws:PrincipalTag/tier": "2"}},
-        }
-    )["Arn"]
+    tier_key = env.key(_encrypt_only_if("aws:PrincipalTag/tier", "2"))["Arn"]
     session_client(env, out["Credentials"]).encrypt(KeyId=tier_key, Plaintext=b"tier 2")
     assert "explicit deny" in denied(
         lambda: session_client(env, chained).encrypt(KeyId=tier_key, Plaintext=b"x")
