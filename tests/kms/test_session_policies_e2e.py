@@ -241,6 +241,7 @@ def test_session_tags(env: Env, roles: Roles, tmp_path: Path) -> None:
         [{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}],
         [{"Key": f"k{i}", "Value": "v"} for i in range(51)],
         [{"Key": "bad!key", "Value": "v"}],
+        [{"Key": "line\nbreak", "Value": "v"}],
     ):
         code, _ = _sts_error(
             lambda bad=bad: sts.assume_role(RoleArn=tagging, RoleSessionName="t1", Tags=bad)

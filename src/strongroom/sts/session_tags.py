@@ -14,8 +14,10 @@ from strongroom.iam.principal import Principal
 __all__ = ["MAX_TAGS", "SessionTags", "session_tags"]
 
 MAX_TAGS = 50
-_KEY = re.compile(r"[\w\s.:/=+\-@]{1,128}")
-_VALUE = re.compile(r"[\w\s.:/=+\-@]{0,256}")
+#: AWS's [\p{L}\p{Z}\p{N}_.:/=+\-@]: letters, digits, space separators (no control characters)
+_CHARS = r"[\w .:/=+\-@\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+_KEY = re.compile(_CHARS + "{1,128}")
+_VALUE = re.compile(_CHARS + "{0,256}")
 
 SessionTags = tuple[tuple[tuple[str, str], ...], tuple[str, ...]]
 
