@@ -124,3 +124,38 @@ def test_cross_account_grant(env: Env) -> None:
     denied(lambda: kms.encrypt(KeyId=key["Arn"], Plaintext=b"x"))
     env.admin.create_grant(KeyId=key["KeyId"], GranteePrincipal=b_user.arn, Operations=["Encrypt"])
     assert kms.encrypt(KeyId=key["Arn"], Plaintext=b"x")["KeyId"] == key["Arn"]
+
+
+def test_only_the_cross_account_operations_work_across_accounts(env: Env) -> None:
+    """A key policy that gives another account kms:* gives it only the operations AWS allows
+    across accounts; a permission for any other operation has no effect there."""
+    key = env.key(allow(f"arn:aws:iam::{ACCOUNT_B}:root", "kms:*"))
+    other = env.user("b-everything", ALLOW_ALL, account=ACCOUNT_B).client()
+    arn = key["Arn"]
+    blob = other.encrypt(KeyId=arn, Plaintext=b"shared")["CiphertextBlob"]
+    assert other.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
+    assert other.describe_key(KeyId=arn)["KeyMetadata"]["KeyId"] == key["KeyId"]
+    other.get_key_rotation_status(KeyId=arn)
+    grant = other.create_grant(
+        KeyId=arn, GranteePrincipal=f"arn:aws:iam::{ACCOUNT_B}:root", Operations=["Encrypt"]
+    )
+    other.revoke_grant(KeyId=arn, GrantId=grant["GrantId"])
+    refused = {
+        "DisableKey": lambda: other.disable_key(KeyId=arn),
+        "ScheduleKeyDeletion": lambda: other.schedule_key_deletion(KeyId=arn),
+        "GetKeyPolicy": lambda: other.get_key_policy(KeyId=arn),
+        "PutKeyPolicy": lambda: other.put_key_policy(KeyId=arn, Policy="{}"),
+        "TagResource": lambda: other.tag_resource(
+            KeyId=arn, Tags=[{"TagKey": "k", "TagValue": "v"}]
+        ),
+        "EnableKeyRotation": lambda: other.enable_key_rotation(KeyId=arn),
+        "UpdateKeyDescription": lambda: other.update_key_description(KeyId=arn, Description="x"),
+        "GetKeyLastUsage": lambda: other.get_key_last_usage(KeyId=arn),
+    }
+    for action, call in refused.items():
+        message = denied(call)
+        assert f"kms:{action} on resource: {arn}" in message, message
+        assert "in another account" in message
+    meta = env.admin.describe_key(KeyId=arn)["KeyMetadata"]
+    assert (meta["KeyState"], meta["Description"]) == ("Enabled", "")
+    assert env.admin.list_resource_tags(KeyId=arn)["Tags"] == []

@@ -62,10 +62,39 @@ class OpenAccess:
         del ctx, action, key, request, encryption_context, alias
 
 
-#: State-table operation names that are not themselves IAM actions.
 KeyUsageReader = Callable[[str], tuple[tuple[str, float, str, str] | None, float | None]]
 
+#: State-table operation names that are not themselves IAM actions.
 _ACTION_OF = {"UpdateAliasTarget": "UpdateAlias"}
+#: The operations a principal of another account may perform on a key, when the key policy and
+#: its own IAM policies allow (kms-api.md, "Cross-account use"); a permission for any other
+#: operation has no effect across accounts, as on AWS.
+CROSS_ACCOUNT_OPERATIONS = frozenset(
+    {
+        "CreateGrant",
+        "Decapsulate",
+        "Decrypt",
+        "DeriveSharedSecret",
+        "DescribeKey",
+        "Encapsulate",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "GetKeyRotationStatus",
+        "GetPublicKey",
+        "ListGrants",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "RetireGrant",
+        "RevokeGrant",
+        "Sign",
+        "Verify",
+        "VerifyMac",
+    }
+)
 _NO_REQUEST: Mapping[str, Any] = {}
 
 
@@ -283,6 +312,16 @@ class Kms:
         self.authorizer.authorize(
             ctx, action, rec, request or _NO_REQUEST, encryption_context, alias
         )
+        if (
+            rec is not None
+            and rec.account_id != ctx.account_id
+            and operation not in CROSS_ACCOUNT_OPERATIONS
+        ):  # the policies allowed it, but across accounts that has no effect
+            raise AwsError(
+                "AccessDeniedException",
+                f"User: {ctx.principal.arn} is not authorized to perform: {action} on resource: "
+                f"{rec.arn} because {action} cannot be used with a KMS key in another account",
+            )
 
     def resolve_id_only(self, ctx: RequestContext, key_id: str) -> str:
         """The key id a key id or key ARN names (no authorization, no state check)."""
