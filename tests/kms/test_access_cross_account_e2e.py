@@ -11,7 +11,9 @@ expire), so listings are exact; the server, its identities and the helpers are i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -159,3 +161,39 @@ def test_only_the_cross_account_operations_work_across_accounts(env: Env) -> Non
     meta = env.admin.describe_key(KeyId=arn)["KeyMetadata"]
     assert (meta["KeyState"], meta["Description"]) == ("Enabled", "")
     assert env.admin.list_resource_tags(KeyId=arn)["Tags"] == []
+
+
+def _created(record: dict[str, Any]) -> str:
+    """The ARN a CreateKey record's response names ('' for a failed call)."""
+    return str(((record["responseElements"] or {}).get("keyMetadata") or {}).get("Arn", ""))
+
+
+def test_each_account_looks_up_its_own_events(env: Env) -> None:
+    """LookupEvents shows an account its principals' calls, and calls from other accounts on
+    its keys, never another account's own calls (CloudTrail trails are per account)."""
+    shared = env.key(allow(f"arn:aws:iam::{ACCOUNT_B}:root", ["kms:Encrypt", "kms:DescribeKey"]))
+    private = env.admin.create_key(Description="A's own")["KeyMetadata"]["Arn"]
+    b = env.user("b-auditor", ALLOW_ALL, account=ACCOUNT_B)
+    b_kms = b.client()
+    encrypted = b_kms.encrypt(KeyId=shared["Arn"], Plaintext=b"x")["ResponseMetadata"]["RequestId"]
+    b_key = b_kms.create_key(Description="B's own")["KeyMetadata"]["Arn"]
+
+    def seen(client: Any, name: str) -> list[dict[str, Any]]:
+        pages = client.get_paginator("lookup_events").paginate(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": name}]
+        )
+        return [json.loads(e["CloudTrailEvent"]) for page in pages for e in page["Events"]]
+
+    a_trail, b_trail = env.server.client("cloudtrail"), b.client("cloudtrail")
+    b_creates = {_created(r) for r in seen(b_trail, "CreateKey")}
+    assert b_key in b_creates and private not in b_creates
+    a_creates = {_created(r) for r in seen(a_trail, "CreateKey")}
+    assert private in a_creates and b_key not in a_creates
+    # B's call on A's key is in both trails
+    for trail in (a_trail, b_trail):
+        assert encrypted in {r["requestID"] for r in seen(trail, "Encrypt")}
+    assert all(
+        r["recipientAccountId"] == ACCOUNT_B or r["resources"][0]["ARN"].split(":")[4] == ACCOUNT_B
+        for name in ("Encrypt", "CreateKey", "DescribeKey")
+        for r in seen(b_trail, name)
+    )

@@ -3,7 +3,9 @@
 ``aws cloudtrail lookup-events --endpoint-url ...`` works: one LookupAttribute (EventId,
 EventName, ReadOnly, Username, ResourceType, ResourceName, EventSource, AccessKeyId),
 StartTime / EndTime, MaxResults (1..50, default 50) and an opaque NextToken. Callers need
-``cloudtrail:LookupEvents`` from an identity policy (there is no resource policy).
+``cloudtrail:LookupEvents`` from an identity policy (there is no resource policy), and see
+their own account's events only: those of its principals' calls, and of calls from other
+accounts on its keys.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = ["TARGET_PREFIX", "cloudtrail_service"]
 
 TARGET_PREFIX = "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"
 _MAX = 50
+_CHUNK = 500  # events read at a time while looking for those the caller's account may see
 
 
 def _token(seq: int) -> str:
@@ -86,6 +89,34 @@ def _wire(row: EventRow) -> dict[str, Any]:
     return out
 
 
+def visible_to(event: dict[str, Any], account: str) -> bool:
+    """Whether an account's trail holds the event, as CloudTrail's do: the caller's account
+    (recipientAccountId), and for a call on another account's key, the key's owner too."""
+    if event.get("recipientAccountId") == account:
+        return True
+    for resource in event.get("resources") or ():
+        arn = str(resource.get("ARN", "")) if isinstance(resource, dict) else ""
+        if arn.split(":")[4:5] == [account]:
+            return True
+    return False
+
+
+def _visible_page(
+    engine: Engine, flt: Filter, wanted: int, before: int | None, account: str
+) -> list[EventRow]:
+    """Up to ``wanted`` matching events the account may see, newest first: the trail holds
+    every account's events, read here in chunks and kept where :func:`visible_to`."""
+    out: list[EventRow] = []
+    chunk = max(wanted, _CHUNK)
+    while len(out) < wanted:
+        rows = lookup(engine, flt, chunk, before)
+        out += [row for row in rows if visible_to(row.event, account)]
+        if len(rows) < chunk:
+            break
+        before = rows[-1].seq
+    return out[:wanted]
+
+
 def _epoch(iso: str) -> float:
     try:
         return float(calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ")))
@@ -117,7 +148,7 @@ def cloudtrail_service(
         action = "cloudtrail:LookupEvents"
         keys = global_keys(source_ip, who.region, secure_transport, time.time())
         facts = RequestFacts(action, "*", caller_of(principal), keys)
-        verdict = authz.decide(principal, facts, None, account_id)
+        verdict = authz.decide(principal, facts, None, principal.account_id)
         if not verdict.allowed:
             raise AwsError(
                 "AccessDeniedException",
@@ -133,7 +164,7 @@ def cloudtrail_service(
             return {"Events": []}  # only Insights events are asked for: Strongroom has none
         if before_read is not None:
             before_read()
-        rows = lookup(engine, flt, limit + 1, before)
+        rows = _visible_page(engine, flt, limit + 1, before, principal.account_id)
         result: dict[str, Any] = {"Events": [_wire(r) for r in rows[:limit]]}
         if len(rows) > limit:
             result["NextToken"] = _token(rows[limit - 1].seq)
