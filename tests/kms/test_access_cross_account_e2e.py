@@ -31,6 +31,7 @@ from tests.kms.access_support import (
     identity,
     no_identity,
     no_resource,
+    sts_for,
 )
 
 
@@ -189,9 +190,32 @@ def test_each_account_looks_up_its_own_events(env: Env) -> None:
     assert b_key in b_creates and private not in b_creates
     a_creates = {_created(r) for r in seen(a_trail, "CreateKey")}
     assert private in a_creates and b_key not in a_creates
-    # B's call on A's key is in both trails
+    # B's call on A's key is in both trails, the resource under its owner's account
     for trail in (a_trail, b_trail):
-        assert encrypted in {r["requestID"] for r in seen(trail, "Encrypt")}
+        (record,) = [r for r in seen(trail, "Encrypt") if r["requestID"] == encrypted]
+        assert record["recipientAccountId"] == ACCOUNT_B
+        assert record["resources"] == [
+            {"accountId": ACCOUNT, "type": "AWS::KMS::Key", "ARN": shared["Arn"]}
+        ]
+    # so is B's AssumeRole of a role of A's
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT_B}:root"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+    role = env.roles.create_role(ACCOUNT, "for-b", json.dumps(trust))
+    role_arn = f"arn:aws:iam::{ACCOUNT}:role/{role.role_name}"
+    sts_for(b).assume_role(RoleArn=role_arn, RoleSessionName="from-b")
+    for trail in (a_trail, b_trail):
+        (record,) = [r for r in seen(trail, "AssumeRole") if r["userIdentity"]["arn"] == b.arn]
+        assert record["resources"] == [
+            {"accountId": ACCOUNT, "type": "AWS::IAM::Role", "ARN": role_arn}
+        ]
     assert all(
         r["recipientAccountId"] == ACCOUNT_B or r["resources"][0]["ARN"].split(":")[4] == ACCOUNT_B
         for name in ("Encrypt", "CreateKey", "DescribeKey")

@@ -30,6 +30,7 @@ _PREFIXES = {
     "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101": "cloudtrail",
 }
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
+_ROLE_ARN = re.compile(r"arn:aws:iam::\d{12}:role/[\w+=,.@/-]{1,512}")
 _CREDENTIAL = re.compile(rb"Credential=([^/,\s]*)/[^/]*/([^/]*)/([^/,\s]*)/")
 
 
@@ -196,12 +197,16 @@ def event_from_call(
     if error is not None:
         event["errorCode"] = error.code
         event["errorMessage"] = error.message
-    arn = _key_arn(call, region, account_id) if service == "kms" else ""
+    kind = "AWS::KMS::Key"
+    if service == "kms":
+        arn = _key_arn(call, region, account_id)
+    else:
+        arn = _role_arn(call) if operation == "AssumeRole" else ""
+        kind = "AWS::IAM::Role"
     event["requestID"] = call.request_id
     event["eventID"] = event_id
-    event["resources"] = (
-        [{"accountId": account_id, "type": "AWS::KMS::Key", "ARN": arn}] if arn else []
-    )
+    # the resource's own account: a call on another account's key or role is in both trails
+    event["resources"] = [{"accountId": arn.split(":")[4], "type": kind, "ARN": arn}] if arn else []
     if operation == "ReEncrypt" and arn:
         _add_source_key(event["resources"], call.response)
     if call.tls is not None:
@@ -218,10 +223,18 @@ def event_from_call(
         event["readOnly"],
         username,
         akid[:128],
-        "AWS::KMS::Key" if arn else "",
+        kind if arn else "",
         arn,
     )
     return event, columns
+
+
+def _role_arn(call: AuditedCall) -> str:
+    """AssumeRole's role, when the request names one in ARN form."""
+    requested = (call.request or {}).get("RoleArn")
+    if isinstance(requested, str) and _ROLE_ARN.fullmatch(requested):
+        return requested
+    return ""
 
 
 @functools.lru_cache(maxsize=4096)
