@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
 from strongroom.storage.audit_schema import audit_key_usage as usage
+from strongroom.storage.audit_schema import tracking_row
 from strongroom.storage.engine import write_transaction
 
 if TYPE_CHECKING:
@@ -128,14 +129,7 @@ def ensure_tracking(engine: Engine, now: float | None = None) -> None:
         try:
             with conn.begin_nested():
                 conn.execute(
-                    usage.insert().values(
-                        key_arn=_TRACKING,
-                        seq=0,
-                        operation="",
-                        event_time=time.time() if now is None else now,
-                        event_id="",
-                        request_id="",
-                    )
+                    usage.insert().values(**tracking_row(time.time() if now is None else now))
                 )
         except IntegrityError:
             pass  # another process recorded it first

@@ -39,6 +39,7 @@ __all__ = [
     "audit_hsm_logs",
     "audit_key_usage",
     "migrate_key_usage",
+    "tracking_row",
 ]
 
 audit_events = Table(
@@ -110,8 +111,10 @@ def migrate_key_usage(conn: Connection) -> None:
     :func:`strongroom.audit.key_usage.ensure_tracking`, which does the same for SQLite's
     separate trail file)."""
     audit_key_usage.create(conn, checkfirst=False)
-    conn.execute(
-        audit_key_usage.insert().values(
-            key_arn="", seq=0, operation="", event_time=time.time(), event_id="", request_id=""
-        )
-    )
+    conn.execute(audit_key_usage.insert().values(**tracking_row(time.time())))
+
+
+def tracking_row(now: float) -> dict[str, object]:
+    """``audit_key_usage``'s row saying tracking began at ``now``: the empty key ARN."""
+    return {"key_arn": "", "seq": 0, "operation": "", "event_time": now, "event_id": "",
+            "request_id": ""}  # fmt: skip

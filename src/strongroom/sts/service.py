@@ -115,6 +115,7 @@ class _Sts:
         external_id = params.get("ExternalId")
         if external_id is not None and not _EXTERNAL_ID.fullmatch(external_id):
             raise _validation(external_id, "externalId", "Member must have length 2-1224")
+        _refuse_unsupported(params)
         session_policy = _session_policy(params)
         source = _source_identity(caller, params.get("SourceIdentity"))
         tags, transitive = session_tags(caller, params)
@@ -174,8 +175,8 @@ _UNSUPPORTED = (
 )
 
 
-def _session_policy(params: dict[str, str]) -> str | None:
-    """AssumeRole's inline session policy (checked as an identity policy), or None."""
+def _refuse_unsupported(params: dict[str, str]) -> None:
+    """ValidationError for an AssumeRole member of :data:`_UNSUPPORTED`."""
     for name in params:
         if name.split(".", 1)[0] in _UNSUPPORTED:
             member = name.split(".", 1)[0]
@@ -184,6 +185,10 @@ def _session_policy(params: dict[str, str]) -> str | None:
                 f"{member} is not supported by Strongroom's AssumeRole; an inline session "
                 "policy (Policy), SourceIdentity and session tags (Tags) are.",
             )
+
+
+def _session_policy(params: dict[str, str]) -> str | None:
+    """AssumeRole's inline session policy (checked as an identity policy), or None."""
     policy = params.get("Policy")
     if policy is None:
         return None

@@ -23,6 +23,7 @@ from strongroom.kms.service import Kms, RequestContext
 
 __all__ = [
     "HANDLERS",
+    "algorithm_fits",
     "check_signing",
     "decrypt_asymmetric",
     "encrypt_asymmetric",
@@ -42,7 +43,9 @@ def _usage_error(rec: KeyRecord) -> AwsError:
     )
 
 
-def _algorithm_fits(rec: KeyRecord, usage: str, algorithm: str) -> None:
+def algorithm_fits(rec: KeyRecord, usage: str, algorithm: str) -> None:
+    """InvalidKeyUsageException unless the key has ``usage`` and its spec offers
+    ``algorithm`` for it."""
     if rec.key_usage != usage:
         raise _usage_error(rec)
     if algorithm not in SPECS[rec.key_spec].usages[usage]:
@@ -83,7 +86,7 @@ def check_signing(spec: str, algorithm: str, message_type: str, message: bytes) 
 
 def _signing_key(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> KeyRecord:
     rec = kms.resolve(ctx, req["KeyId"], operation, request=req)
-    _algorithm_fits(rec, "SIGN_VERIFY", req["SigningAlgorithm"])
+    algorithm_fits(rec, "SIGN_VERIFY", req["SigningAlgorithm"])
     check_signing(
         rec.key_spec, req["SigningAlgorithm"], req.get("MessageType", "RAW"), req["Message"]
     )
@@ -228,7 +231,7 @@ def _oaep_algorithm(rec: KeyRecord, algorithm: str | None, context: dict[str, st
             f"The encryption algorithm {algorithm or 'SYMMETRIC_DEFAULT'} is not valid for "
             f"key {rec.arn}.",
         )
-    _algorithm_fits(rec, "ENCRYPT_DECRYPT", algorithm)
+    algorithm_fits(rec, "ENCRYPT_DECRYPT", algorithm)
     if context:
         raise AwsError(
             "ValidationException", "EncryptionContext is not supported with asymmetric keys."

@@ -12,29 +12,19 @@ from __future__ import annotations
 from strongroom.crypto import kms_asymmetric
 from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord
-from strongroom.kms.domain.specs import KEM_CIPHERTEXT_BYTES, SPECS
+from strongroom.kms.domain.specs import KEM_CIPHERTEXT_BYTES
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops.asymmetric import algorithm_fits
 from strongroom.kms.service import Kms, RequestContext
 
 __all__ = ["HANDLERS"]
 
-_USAGE = "ENCAPSULATE_DECAPSULATE"
 _INVALID_CIPHERTEXT = "The ciphertext is invalid: its length does not fit the key spec."
 
 
 def _kem_key(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> KeyRecord:
     rec = kms.resolve(ctx, req["KeyId"], operation, request=req)
-    if rec.key_usage != _USAGE:
-        raise AwsError(
-            "InvalidKeyUsageException",
-            f"{rec.arn} key usage is {rec.key_usage} which is not valid for {operation}.",
-        )
-    algorithm = req["EncapsulationAlgorithm"]
-    if algorithm not in SPECS[rec.key_spec].usages[_USAGE]:
-        raise AwsError(
-            "InvalidKeyUsageException",
-            f"Algorithm {algorithm} is incompatible with key spec {rec.key_spec}.",
-        )
+    algorithm_fits(rec, "ENCAPSULATE_DECAPSULATE", req["EncapsulationAlgorithm"])
     return rec
 
 
