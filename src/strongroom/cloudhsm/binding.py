@@ -23,7 +23,7 @@ from strongroom.cloudhsm.ops import OPERATIONS, CallerContext
 from strongroom.errors import AwsError
 from strongroom.iam.authorize import Authorizer, caller_of
 from strongroom.iam.identities import IdentityStore
-from strongroom.iam.policy import RequestFacts, global_keys, parse_policy
+from strongroom.iam.policy import RequestFacts, global_keys
 
 __all__ = ["cloudhsm_service"]
 
@@ -63,9 +63,7 @@ def cloudhsm_service(
             if verdict.allowed and shared is not None:  # restoring another account's backup
                 resource, policy, owner = shared
                 facts = dataclasses.replace(facts, resource=resource)
-                verdict = authz.decide(
-                    principal, facts, parse_policy(policy, kind="resource"), owner
-                )
+                verdict = authz.decide(principal, facts, authz.parsed(policy, "resource"), owner)
             if not verdict.allowed:
                 on = "" if resource == "*" else f" on resource: {resource}"
                 raise AwsError(
