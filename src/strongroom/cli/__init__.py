@@ -17,9 +17,11 @@ __all__ = ["main"]
 #: subcommand name -> (module, attribute) of its click command
 COMMANDS = {
     "audit": ("strongroom.cli.audit", "audit"),
+    "backup": ("strongroom.cli.backup", "backup"),
     "hsm-cli": ("strongroom.hsm.cli_tool", "hsm_cli"),
     "hsm-node": ("strongroom.hsm.cli_node", "hsm_node"),
     "iam": ("strongroom.cli.iam", "iam"),
+    "restore": ("strongroom.cli.backup", "restore"),
     "serve": ("strongroom.cli.serve", "serve"),
     "status": ("strongroom.cli.status", "status"),
 }
