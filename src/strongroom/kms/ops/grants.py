@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
 
 from strongroom.errors import AwsError
 from strongroom.kms.authz import (
@@ -15,6 +14,7 @@ from strongroom.kms.authz import (
 )
 from strongroom.kms.domain.keys import KeyRecord
 from strongroom.kms.ops import _common as c
+from strongroom.kms.ops import _grant_rules as rules
 from strongroom.kms.service import Kms, RequestContext
 from strongroom.storage import grant_repo
 
@@ -22,74 +22,10 @@ __all__ = ["HANDLERS"]
 
 MAX_GRANTS_PER_KEY = 50_000
 _GRANT_ID = re.compile(r"[0-9a-f]{64}")
-_MANAGE = ("CreateGrant", "RetireGrant", "DescribeKey")
-_BY_USAGE: Mapping[tuple[str, bool], frozenset[str]] = {
-    ("ENCRYPT_DECRYPT", True): frozenset(
-        (
-            "Decrypt",
-            "Encrypt",
-            "GenerateDataKey",
-            "GenerateDataKeyWithoutPlaintext",
-            "ReEncryptFrom",
-            "ReEncryptTo",
-            "GenerateDataKeyPair",
-            "GenerateDataKeyPairWithoutPlaintext",
-            *_MANAGE,
-        )
-    ),
-    ("ENCRYPT_DECRYPT", False): frozenset(
-        ("Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey", *_MANAGE)
-    ),
-    ("SIGN_VERIFY", False): frozenset(("Sign", "Verify", "GetPublicKey", *_MANAGE)),
-    ("GENERATE_VERIFY_MAC", False): frozenset(("GenerateMac", "VerifyMac", *_MANAGE)),
-    ("KEY_AGREEMENT", False): frozenset(("DeriveSharedSecret", "GetPublicKey", *_MANAGE)),
-    ("ENCAPSULATE_DECAPSULATE", False): frozenset(
-        ("Encapsulate", "Decapsulate", "GetPublicKey", *_MANAGE)
-    ),
-}
 
 
 def _access(kms: Kms) -> KmsAccessControl | None:
     return kms.authorizer if isinstance(kms.authorizer, KmsAccessControl) else None
-
-
-def _check_operations(rec: KeyRecord, operations: list[str], constraints: object) -> None:
-    symmetric = rec.key_spec == "SYMMETRIC_DEFAULT"
-    allowed = _BY_USAGE.get((rec.key_usage, symmetric), frozenset(_MANAGE))
-    bad = [op for op in operations if op not in allowed]
-    if bad:
-        raise AwsError(
-            "ValidationException",
-            f"Grant operations {bad} are not valid for a key with KeyUsage {rec.key_usage} "
-            f"and KeySpec {rec.key_spec}",
-        )
-    if constraints and not symmetric:
-        raise AwsError(
-            "ValidationException",
-            "Encryption context grant constraints are supported only for symmetric "
-            "encryption KMS keys",
-        )
-
-
-def _check_constraints(constraints: Mapping[str, Mapping[str, str]] | None) -> None:
-    for name, pairs in (constraints or {}).items():
-        if len(pairs) > 8:
-            raise AwsError("ValidationException", f"{name} can hold at most 8 pairs")
-        if any(len(v) > 384 for v in pairs.values()):
-            raise AwsError("ValidationException", f"{name} values are limited to 384 characters")
-
-
-def _stricter(child: Mapping[str, Mapping[str, str]] | None, parent: grant_repo.GrantRow) -> bool:
-    """Whether ``child`` constraints are at least as strict as the parent grant's."""
-    need = parent.constraints or {}
-    if not need:
-        return True
-    have = child or {}
-    if "EncryptionContextEquals" in need:
-        return have.get("EncryptionContextEquals") == need["EncryptionContextEquals"]
-    sub = need.get("EncryptionContextSubset", {})
-    pairs = {**have.get("EncryptionContextSubset", {}), **have.get("EncryptionContextEquals", {})}
-    return bool(have) and all(pairs.get(k) == v for k, v in sub.items())
 
 
 def _through_grant(kms: Kms, ctx: RequestContext, rec: KeyRecord, req: c.Request) -> None:
@@ -103,7 +39,7 @@ def _through_grant(kms: Kms, ctx: RequestContext, rec: KeyRecord, req: c.Request
             "CreateGrant" in parent.operations
             and grantee_matches(me.arn, me.identity_arn, parent.grantee_principal)
             and set(req["Operations"]) <= set(parent.operations)
-            and _stricter(req.get("Constraints"), parent)
+            and rules.stricter(req.get("Constraints"), parent)
         ):  # fmt: skip
             return
     raise AwsError(
@@ -132,9 +68,12 @@ def create_grant(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """CreateGrant."""
     _check_principals(req)
     rec = kms.resolve(ctx, req["KeyId"], "CreateGrant", allow_alias=False, request=req)
+    for member in ("GranteePrincipal", "RetiringPrincipal"):
+        if member in req:
+            rules.check_principal(kms.authorizer, req[member])
     constraints = req.get("Constraints") or None
-    _check_constraints(constraints)
-    _check_operations(rec, req["Operations"], constraints)
+    rules.check_constraints(constraints)
+    rules.check_operations(rec, req["Operations"], constraints)
     _through_grant(kms, ctx, rec, req)
     c.check_dry_run(req)
     row = grant_repo.GrantRow(
@@ -236,6 +175,7 @@ def list_retirable_grants(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Re
             "ValidationException",
             "You must specify either RetiringPrincipal or RetiringServicePrincipal",
         )
+    rules.check_principal_syntax(req["RetiringPrincipal"])
     kms.authorize(ctx, None, "ListRetirableGrants", request=req)
     limit = c.page_limit(req, 50, 100)
     after = c.decode_marker("grants", req.get("Marker"))

@@ -1,0 +1,112 @@
+"""End to end: the validation rules of grants, aliases and tags where Strongroom once differed
+from AWS KMS, through boto3 against a real ``strongroom serve``.
+
+CreateGrant's GranteePrincipal and RetiringPrincipal must name principals (InvalidArnException
+otherwise, as AWS answers for a principal it cannot resolve); ListRetirableGrants' too; the
+SourceArn grant constraint is refused plainly. UpdateAlias compares key *types* (symmetric,
+asymmetric, HMAC) and usage, so an RSA and an ECC signing key are interchangeable, and it keeps
+the 50-aliases-per-key limit. The reserved tag prefix ``aws:`` is reserved in every letter case.
+Each error is checked for its HTTP status and ``__type``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.kms.access_support import ACCOUNT_B, ROOT, Env, access_env
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
+    with access_env(tmp_path_factory.mktemp("rules")) as environment:
+        yield environment
+
+
+def refused(call: Callable[[], Any]) -> tuple[int, str]:
+    """The HTTP status and ``__type`` of a call that must fail."""
+    with pytest.raises(ClientError) as excinfo:
+        call()
+    response = excinfo.value.response
+    return int(response["ResponseMetadata"]["HTTPStatusCode"]), str(response["Error"]["Code"])
+
+
+# -- CreateGrant principals --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "not-an-arn",
+        "111122223333",  # an account id, not an ARN
+        "arn:aws:s3:::a-bucket",  # an ARN, but not of a principal
+        "arn:aws:iam::111122223333:user/nobody-by-that-name",
+        "arn:aws:iam::111122223333:role/no-such-role",
+        "arn:aws:iam::111122223333:group/admins",  # groups cannot be principals
+    ],
+)
+def test_create_grant_refuses_what_is_not_a_principal(env: Env, principal: str) -> None:
+    kms = env.admin
+    kid = env.key()["KeyId"]
+    user = env.user(f"rules-{uuid.uuid4().hex[:12]}")
+    assert refused(
+        lambda: kms.create_grant(KeyId=kid, GranteePrincipal=principal, Operations=["Encrypt"])
+    ) == (400, "InvalidArnException")
+    assert refused(
+        lambda: kms.create_grant(
+            KeyId=kid,
+            GranteePrincipal=user.arn,
+            RetiringPrincipal=principal,
+            Operations=["Encrypt"],
+        )
+    ) == (400, "InvalidArnException")
+    assert kms.list_grants(KeyId=kid)["Grants"] == []
+
+
+def test_create_grant_accepts_every_kind_of_principal(env: Env) -> None:
+    kms = env.admin
+    kid = env.key()["KeyId"]
+    user = env.user("rules-grantee")
+    principals = [
+        user.arn,
+        ROOT,
+        f"arn:aws:iam::{ACCOUNT_B}:root",
+        "arn:aws:sts::111122223333:assumed-role/some-role/a-session",
+    ]
+    for principal in principals:
+        kms.create_grant(
+            KeyId=kid, GranteePrincipal=principal, RetiringPrincipal=ROOT, Operations=["Encrypt"]
+        )
+    listed = kms.list_grants(KeyId=kid)["Grants"]
+    assert sorted(g["GranteePrincipal"] for g in listed) == sorted(principals)
+
+
+def test_list_retirable_grants_refuses_a_malformed_principal(env: Env) -> None:
+    kms = env.admin
+    assert refused(lambda: kms.list_retirable_grants(RetiringPrincipal="not-an-arn")) == (
+        400,
+        "InvalidArnException",
+    )
+    # a principal that does not (or no longer) exist is a filter that matches nothing
+    gone = "arn:aws:iam::111122223333:user/gone-user"
+    assert kms.list_retirable_grants(RetiringPrincipal=gone)["Grants"] == []
+
+
+def test_source_arn_constraint_is_refused_plainly(env: Env) -> None:
+    kms = env.admin
+    kid = env.key()["KeyId"]
+    with pytest.raises(ClientError) as excinfo:
+        kms.create_grant(
+            KeyId=kid,
+            GranteePrincipal=ROOT,
+            Operations=["Encrypt"],
+            Constraints={"SourceArn": "arn:aws:s3:us-east-1:111122223333:a-bucket"},
+        )
+    error = excinfo.value.response["Error"]
+    assert error["Code"] == "ValidationException"
+    assert "SourceArn" in error["Message"] and "not supported" in error["Message"]
+    assert kms.list_grants(KeyId=kid)["Grants"] == []
