@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.kms.access_support import ACCOUNT_B, ROOT, Env, access_env
+from tests.kms.keys_support import unique_alias
 
 
 @pytest.fixture(scope="module")
@@ -110,3 +112,44 @@ def test_source_arn_constraint_is_refused_plainly(env: Env) -> None:
     assert error["Code"] == "ValidationException"
     assert "SourceArn" in error["Message"] and "not supported" in error["Message"]
     assert kms.list_grants(KeyId=kid)["Grants"] == []
+
+
+# -- UpdateAlias -------------------------------------------------------------------------------
+
+
+def test_update_alias_between_asymmetric_keys_of_the_same_usage(env: Env) -> None:
+    kms = env.admin
+
+    def key(spec: str, usage: str) -> str:
+        return str(kms.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"])
+
+    rsa_sign, ecc_sign = key("RSA_2048", "SIGN_VERIFY"), key("ECC_NIST_P256", "SIGN_VERIFY")
+    rsa_encrypt, hmac = key("RSA_2048", "ENCRYPT_DECRYPT"), key("HMAC_256", "GENERATE_VERIFY_MAC")
+    name = unique_alias("sign")
+    kms.create_alias(AliasName=name, TargetKeyId=rsa_sign)
+    kms.update_alias(AliasName=name, TargetKeyId=ecc_sign)  # both asymmetric, both signing
+    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == ecc_sign
+    kms.update_alias(AliasName=name, TargetKeyId=rsa_sign)
+    for other in (rsa_encrypt, hmac, str(env.key()["KeyId"])):  # another usage or key type
+        assert refused(partial(kms.update_alias, AliasName=name, TargetKeyId=other)) == (
+            400,
+            "ValidationException",
+        )
+    assert kms.describe_key(KeyId=name)["KeyMetadata"]["KeyId"] == rsa_sign
+
+
+def test_update_alias_onto_a_key_with_fifty_aliases_is_limit_exceeded(env: Env) -> None:
+    kms = env.admin
+    full, other = env.key()["KeyId"], env.key()["KeyId"]
+    names = [unique_alias("full") for _ in range(50)]
+    for name in names:
+        kms.create_alias(AliasName=name, TargetKeyId=full)
+    moving = unique_alias("moving")
+    kms.create_alias(AliasName=moving, TargetKeyId=other)
+    assert refused(lambda: kms.update_alias(AliasName=moving, TargetKeyId=full)) == (
+        400,
+        "LimitExceededException",
+    )
+    assert kms.describe_key(KeyId=moving)["KeyMetadata"]["KeyId"] == other
+    assert len(kms.list_aliases(KeyId=full, Limit=100)["Aliases"]) == 50
+    kms.update_alias(AliasName=names[0], TargetKeyId=full)  # onto its own key: no new alias

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
 
 from strongroom.errors import AwsError
@@ -41,8 +42,23 @@ def _target(kms: Kms, ctx: RequestContext, req: c.Request, operation: str) -> Ke
 
 
 def _kind(rec: KeyRecord) -> tuple[str, str]:
-    family = "SYMMETRIC" if rec.key_spec == "SYMMETRIC_DEFAULT" else rec.key_spec.split("_")[0]
+    """The key type UpdateAlias compares: symmetric, HMAC or asymmetric (any asymmetric spec:
+    an RSA and an ECC signing key are the same type), with the key usage."""
+    if rec.key_spec == "SYMMETRIC_DEFAULT":
+        family = "SYMMETRIC"
+    elif rec.key_spec.startswith("HMAC_"):
+        family = "HMAC"
+    else:
+        family = "ASYMMETRIC"
     return family, rec.key_usage
+
+
+def _check_room(conn: Connection, rec: KeyRecord) -> None:
+    """LimitExceededException when ``rec`` already has the most aliases a key can have."""
+    if kms_repo.count_aliases(conn, rec.key_id) >= MAX_ALIASES_PER_KEY:
+        raise AwsError(
+            "LimitExceededException", f"A key can have at most {MAX_ALIASES_PER_KEY} aliases"
+        )
 
 
 def create_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
@@ -59,11 +75,7 @@ def create_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
                 raise AwsError(
                     "AlreadyExistsException", f"An alias with the name {arn} already exists"
                 )
-            if kms_repo.count_aliases(conn, rec.key_id) >= MAX_ALIASES_PER_KEY:
-                raise AwsError(
-                    "LimitExceededException",
-                    f"A key can have at most {MAX_ALIASES_PER_KEY} aliases",
-                )
+            _check_room(conn, rec)
             row = kms_repo.AliasRow(ctx.account_id, ctx.region, name, rec.key_id, now, now)
             kms_repo.insert_alias(conn, row)
     except IntegrityError as exc:  # a concurrent CreateAlias of the same name won the race
@@ -101,6 +113,8 @@ def update_alias(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         )
     with kms.transaction() as conn:
         kms.locked(conn, new, "UpdateAliasTarget")
+        if new.key_id != row.key_id:
+            _check_room(conn, new)
         kms_repo.update_alias(
             conn, ctx.account_id, ctx.region, name, new.key_id, round(kms.clock.now(), 3)
         )
