@@ -153,3 +153,28 @@ def test_update_alias_onto_a_key_with_fifty_aliases_is_limit_exceeded(env: Env) 
     assert kms.describe_key(KeyId=moving)["KeyMetadata"]["KeyId"] == other
     assert len(kms.list_aliases(KeyId=full, Limit=100)["Aliases"]) == 50
     kms.update_alias(AliasName=names[0], TargetKeyId=full)  # onto its own key: no new alias
+
+
+# -- tags --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reserved", ["AWS:cost", "Aws:cost", "aWS:team"])
+def test_reserved_tag_prefix_in_any_letter_case(env: Env, reserved: str) -> None:
+    kms = env.admin
+    kid = env.key()["KeyId"]
+    kms.tag_resource(KeyId=kid, Tags=[{"TagKey": "keep", "TagValue": "1"}])
+    assert refused(
+        lambda: kms.tag_resource(KeyId=kid, Tags=[{"TagKey": reserved, "TagValue": "x"}])
+    ) == (400, "TagException")
+    assert refused(lambda: kms.untag_resource(KeyId=kid, TagKeys=[reserved])) == (
+        400,
+        "TagException",
+    )
+    assert refused(lambda: kms.create_key(Tags=[{"TagKey": reserved, "TagValue": "x"}])) == (
+        400,
+        "TagException",
+    )
+    tags = kms.list_resource_tags(KeyId=kid)["Tags"]
+    assert tags == [{"TagKey": "keep", "TagValue": "1"}]
+    # the prefix is reserved only as a prefix with its colon
+    kms.tag_resource(KeyId=kid, Tags=[{"TagKey": "awsome", "TagValue": "aws:value is fine"}])

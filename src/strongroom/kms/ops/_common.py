@@ -16,6 +16,7 @@ __all__ = [
     "Request",
     "Response",
     "check_dry_run",
+    "check_tag_key",
     "check_tags",
     "decode_marker",
     "encode_marker",
@@ -73,13 +74,19 @@ def _strict(marker: str) -> bytes:
     return raw
 
 
+def check_tag_key(key: str) -> None:
+    """TagException for a tag key with the reserved prefix ``aws:``, in any letter case (AWS
+    reserves ``aws:``, ``AWS:`` and every mix of cases)."""
+    if key[:4].lower() == "aws:":
+        raise AwsError("TagException", "Tags beginning with aws: are reserved")
+
+
 def check_tags(tags: list[Mapping[str, str]] | None) -> dict[str, str]:
     """Tags of a request as a dict; TagException for reserved or repeated keys."""
     result: dict[str, str] = {}
     for tag in tags or []:
         key, value = tag["TagKey"], tag["TagValue"]
-        if key.startswith("aws:"):
-            raise AwsError("TagException", "Tags beginning with aws: are reserved")
+        check_tag_key(key)
         if key in result:
             raise AwsError("TagException", f"Duplicate tag key {key}")
         result[key] = value

@@ -28,8 +28,7 @@ def untag_resource(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     """UntagResource: absent tag keys are ignored."""
     rec = kms.resolve(ctx, req["KeyId"], "UntagResource", allow_alias=False, request=req)
     for key in req["TagKeys"]:
-        if key.startswith("aws:"):
-            raise AwsError("TagException", "Tags beginning with aws: are reserved")
+        c.check_tag_key(key)
     with kms.transaction() as conn:
         kms.locked(conn, rec, "UntagResource")
         replica_repo.untag(conn, rec, list(req["TagKeys"]))
