@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from tests.conftest import STRONGROOM, Server, free_port, running_server
 
-CIPHERTEXTS = 1000
+CIPHERTEXTS = 10_000
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -51,6 +51,16 @@ def _dump(kms: Any) -> dict[str, Any]:
     }
 
 
+def _identities(data_dir: Path) -> tuple[str, ...]:
+    data = str(data_dir)
+    reads = (
+        ("iam", "list-users", "--data-dir", data),
+        ("iam", "list-access-keys", "--data-dir", data),
+        ("iam", "get-user-policy", "bob", "decrypt", "--data-dir", data),
+    )
+    return tuple(_cli(*read).stdout for read in reads)
+
+
 def _make_state(kms: Any) -> tuple[str, str]:
     key = kms.create_key(Description="kept", Tags=[{"TagKey": "team", "TagValue": "a"}])
     key_id = key["KeyMetadata"]["KeyId"]
@@ -73,6 +83,26 @@ def test_backup_under_load_restores_every_key_and_ciphertext(tmp_path: Path) -> 
     out = tmp_path / "backup"
     with running_server(tmp_path / "a", "--workers", "2") as first:
         kms = first.client()
+        data = str(first.data_dir)
+        assert _cli("iam", "create-user", "bob", "--data-dir", data).returncode == 0
+        assert _cli("iam", "create-access-key", "bob", "--data-dir", data).returncode == 0
+        policy = json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}],
+            }
+        )
+        put = _cli(
+            "iam",
+            "put-user-policy",
+            "bob",
+            "decrypt",
+            "--policy-document",
+            policy,
+            "--data-dir",
+            data,
+        )
+        assert put.returncode == 0, put.stderr
         key_id, signer = _make_state(kms)
 
         def encrypt(n: int) -> tuple[bytes, bytes]:
@@ -84,6 +114,8 @@ def test_backup_under_load_restores_every_key_and_ciphertext(tmp_path: Path) -> 
             made = list(pool.map(encrypt, range(CIPHERTEXTS)))
         signature = kms.sign(KeyId=signer, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
         before = _dump(kms)
+        identities = _identities(first.data_dir)
+        assert "bob" in identities[0]
 
         # the backup is taken while calls keep coming (Encrypt changes no state)
         stop = threading.Event()
@@ -120,6 +152,7 @@ def test_backup_under_load_restores_every_key_and_ciphertext(tmp_path: Path) -> 
     restored = tmp_path / "b"
     done = _cli("restore", "--data-dir", str(restored), str(out))
     assert done.returncode == 0, done.stderr
+    assert _identities(restored) == identities  # users, access keys, identity policies
     second = Server(restored, free_port()).start()
     try:
         kms = second.client()  # the restored credentials
