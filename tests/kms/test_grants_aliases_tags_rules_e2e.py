@@ -5,7 +5,8 @@ CreateGrant's GranteePrincipal and RetiringPrincipal must name principals (Inval
 otherwise, as AWS answers for a principal it cannot resolve); ListRetirableGrants' too; the
 SourceArn grant constraint is refused plainly. UpdateAlias compares key *types* (symmetric,
 asymmetric, HMAC) and usage, so an RSA and an ECC signing key are interchangeable, and it keeps
-the 50-aliases-per-key limit. The reserved tag prefix ``aws:`` is reserved in every letter case.
+the 50-aliases-per-key limit (per key in each region: a multi-Region replica's aliases
+are its own). The reserved tag prefix ``aws:`` is reserved in every letter case.
 Each error is checked for its HTTP status and ``__type``.
 """
 
@@ -153,6 +154,23 @@ def test_update_alias_onto_a_key_with_fifty_aliases_is_limit_exceeded(env: Env) 
     assert kms.describe_key(KeyId=moving)["KeyMetadata"]["KeyId"] == other
     assert len(kms.list_aliases(KeyId=full, Limit=100)["Aliases"]) == 50
     kms.update_alias(AliasName=names[0], TargetKeyId=full)  # onto its own key: no new alias
+
+
+def test_alias_limit_is_per_key_in_each_region(env: Env) -> None:
+    """A multi-Region replica is a key of its own region: the primary's 50 aliases do not
+    count against it."""
+    east, west = env.admin, env.server.client(region="us-west-2")
+    key = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    east.replicate_key(KeyId=key, ReplicaRegion="us-west-2")
+    for _ in range(50):
+        east.create_alias(AliasName=unique_alias("mrk"), TargetKeyId=key)
+    assert refused(partial(east.create_alias, AliasName=unique_alias(), TargetKeyId=key)) == (
+        400,
+        "LimitExceededException",
+    )
+    name = unique_alias("replica")
+    west.create_alias(AliasName=name, TargetKeyId=key)
+    assert [a["AliasName"] for a in west.list_aliases(KeyId=key)["Aliases"]] == [name]
 
 
 # -- tags --------------------------------------------------------------------------------------

@@ -240,12 +240,12 @@ def delete_alias(conn: Connection, account_id: str, region: str, name: str) -> N
     )
 
 
-def count_aliases(conn: Connection, key_id: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).select_from(aliases).where(aliases.c.key_id == key_id)
-        ).scalar_one()
-    )
+def count_aliases(conn: Connection, key_id: str, region: str | None = None) -> int:
+    """Aliases of a key; with ``region``, of its key (or multi-Region replica) in that region."""
+    cond = aliases.c.key_id == key_id
+    if region is not None:
+        cond = and_(cond, aliases.c.region == region)
+    return int(conn.execute(select(func.count()).select_from(aliases).where(cond)).scalar_one())
 
 
 def list_aliases(

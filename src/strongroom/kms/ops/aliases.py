@@ -54,8 +54,9 @@ def _kind(rec: KeyRecord) -> tuple[str, str]:
 
 
 def _check_room(conn: Connection, rec: KeyRecord) -> None:
-    """LimitExceededException when ``rec`` already has the most aliases a key can have."""
-    if kms_repo.count_aliases(conn, rec.key_id) >= MAX_ALIASES_PER_KEY:
+    """LimitExceededException when ``rec`` already has the most aliases a key can have (in its
+    region: a multi-Region replica's aliases are its own)."""
+    if kms_repo.count_aliases(conn, rec.key_id, rec.region) >= MAX_ALIASES_PER_KEY:
         raise AwsError(
             "LimitExceededException", f"A key can have at most {MAX_ALIASES_PER_KEY} aliases"
         )
