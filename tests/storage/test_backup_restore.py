@@ -130,6 +130,7 @@ def test_backup_under_load_restores_every_key_and_ciphertext(tmp_path: Path) -> 
         loader = threading.Thread(target=load)
         loader.start()
         try:
+            kms.generate_random(NumberOfBytes=8)  # answered just before: in the backup's trail
             done = _cli("backup", "--data-dir", str(first.data_dir), str(out))
         finally:
             stop.set()
@@ -178,6 +179,10 @@ def test_backup_under_load_restores_every_key_and_ciphertext(tmp_path: Path) -> 
             LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "CreateAlias"}]
         )["Events"]
         assert [e["EventName"] for e in found] == ["CreateAlias"]
+        found = trail.lookup_events(
+            LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "GenerateRandom"}]
+        )["Events"]
+        assert len(found) == 1
     finally:
         second.stop()
     verified = _cli("audit", "verify", "--data-dir", str(restored))
