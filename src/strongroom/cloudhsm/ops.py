@@ -16,7 +16,7 @@ from strongroom.cloudhsm import domain as d
 from strongroom.cloudhsm.control import ClusterControl, new_hsm
 from strongroom.cloudhsm.domain import Cluster, bad_request, not_found
 from strongroom.cloudhsm.ops_backup import source_backup
-from strongroom.crypto.cluster_join import check_signed_csr
+from strongroom.crypto.x509 import CertificateError, validate_signed_csr
 
 __all__ = ["OPERATIONS", "CallerContext"]
 
@@ -136,9 +136,10 @@ def initialize_cluster(control: ClusterControl, ctx: CallerContext, req: dict[st
             f"Cluster {cluster.cluster_id} must be UNINITIALIZED with an ACTIVE HSM to be "
             f"initialized; it is {cluster.state}"
         )
-    problem = check_signed_csr(req["SignedCert"], req["TrustAnchor"], cluster.csr)
-    if problem:
-        raise bad_request(f"Invalid certificate: {problem}")
+    try:
+        validate_signed_csr(req["SignedCert"], req["TrustAnchor"], cluster.csr)
+    except CertificateError as exc:
+        raise bad_request(f"Invalid certificate: {exc}") from None
     with control.lock:
         cluster = _cluster(control, ctx, req["ClusterId"])
         cluster.cluster_certificate = req["SignedCert"]

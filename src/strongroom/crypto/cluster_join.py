@@ -26,7 +26,6 @@ __all__ = [
     "JoinEnvelope",
     "JoinRejected",
     "backup_keypair",
-    "check_signed_csr",
     "new_offer",
     "open_join",
     "seal_join",
@@ -124,38 +123,3 @@ def open_join(offer_private: bytes, envelope: JoinEnvelope, cluster_cert_pem: st
         return AESGCM(key).decrypt(envelope.nonce, envelope.sealed, envelope.sender_public)
     except (InvalidSignature, InvalidTag, ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
         raise JoinRejected("the join envelope failed verification") from None
-
-
-def check_signed_csr(cert_pem: str, anchor_pem: str, csr_pem: str) -> str:
-    """InitializeCluster's checks; returns '' if all pass, else why not.
-
-    The trust anchor must be a self-signed CA certificate (Basic Constraints, CA true); it must
-    have signed ``cert_pem`` directly; and ``cert_pem`` must carry the CSR's public key.
-    """
-    if len(cert_pem) > 5000 or len(anchor_pem) > 5000:
-        return "certificates are limited to 5000 characters"
-    try:
-        anchor = x509.load_pem_x509_certificate(anchor_pem.encode())
-        cert = x509.load_pem_x509_certificate(cert_pem.encode())
-        csr = x509.load_pem_x509_csr(csr_pem.encode())
-    except ValueError:
-        return "the certificates must be PEM-encoded X.509"
-    try:
-        constraints = anchor.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        return "the trust anchor lacks the Basic Constraints extension"
-    if not constraints.ca or anchor.subject != anchor.issuer:
-        return "the trust anchor is not a self-signed CA certificate"
-    try:
-        anchor.verify_directly_issued_by(anchor)
-    except (InvalidSignature, ValueError, TypeError):
-        return "the trust anchor is not self-signed"
-    try:
-        cert.verify_directly_issued_by(anchor)
-    except (InvalidSignature, ValueError, TypeError):
-        return "the signed certificate was not issued by the trust anchor"
-    spki = serialization.PublicFormat.SubjectPublicKeyInfo
-    der = serialization.Encoding.DER
-    if cert.public_key().public_bytes(der, spki) != csr.public_key().public_bytes(der, spki):
-        return "the signed certificate does not carry the cluster CSR's public key"
-    return ""

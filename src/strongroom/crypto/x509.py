@@ -6,6 +6,7 @@ cluster tooling) a minimal customer CA that signs CSRs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -21,6 +22,7 @@ __all__ = [
     "make_csr",
     "self_signed_certificate",
     "validate_cluster_certificate",
+    "validate_signed_csr",
 ]
 
 _ONE_DAY = dt.timedelta(days=1)
@@ -124,40 +126,64 @@ def _check_validity(cert: x509.Certificate, what: str) -> None:
 def validate_cluster_certificate(cert_pem: str, anchor_pem: str, node_key_der: bytes) -> None:
     """Check a signed cluster certificate before a node installs it.
 
-    The trust anchor must be a self-signed CA (Basic Constraints present, CA true); the cluster
-    certificate must be signed directly by it, be valid now, and carry this node's public key.
-    Every failure, including of the parts the parser reads lazily (issuer, key, extensions), is
-    a :class:`CertificateError`.
+    The checks of :func:`validate_signed_csr`, with this node's public key as the one the
+    cluster certificate must carry.
     """
+    node_spki = (
+        _load_key(node_key_der)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    _checked(cert_pem, anchor_pem, lambda: node_spki, "this node's public key")
+
+
+def validate_signed_csr(cert_pem: str, anchor_pem: str, csr_pem: str) -> None:
+    """InitializeCluster's checks of the customer's certificates (cloudhsm.md §1.7).
+
+    Both are PEM of at most 5000 characters. The trust anchor must be self-signed and, if it
+    uses X.509 v3 extensions, have Basic Constraints with CA true; a v1 certificate (no
+    extensions, as ``openssl x509 -req -signkey`` makes) is a root as it is for OpenSSL. [A v3
+    certificate without extensions, which AWS's rule would let through, is refused: TLS clients
+    would not take it as a CA.] The cluster certificate must be signed directly by the anchor,
+    both must be valid now, and it must carry the CSR's public key. Every failure, including of
+    the parts the parser reads lazily (issuer, key, extensions), is a :class:`CertificateError`.
+    """
+    _checked(
+        cert_pem,
+        anchor_pem,
+        lambda: _spki(x509.load_pem_x509_csr(csr_pem.encode())),
+        "the cluster CSR's public key",
+    )
+
+
+def _checked(cert_pem: str, anchor_pem: str, expected: Callable[[], bytes], what: str) -> None:
     try:
-        _validate_cluster_certificate(cert_pem, anchor_pem, node_key_der)
-    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
+        cert = _checked_chain(cert_pem, anchor_pem)
+        if _spki(cert) != expected():
+            raise CertificateError(f"cluster certificate does not carry {what}")
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion):
         raise CertificateError("the certificate is malformed or of an unsupported kind") from None
 
 
-def _validate_cluster_certificate(cert_pem: str, anchor_pem: str, node_key_der: bytes) -> None:
+def _checked_chain(cert_pem: str, anchor_pem: str) -> x509.Certificate:
     if len(cert_pem) > 5000 or len(anchor_pem) > 5000:
         raise CertificateError("certificates are limited to 5000 characters")
     anchor = _load_cert(anchor_pem, "trust anchor")
     cert = _load_cert(cert_pem, "cluster certificate")
-    try:
-        bc = anchor.extensions.get_extension_for_class(x509.BasicConstraints).value
-    except x509.ExtensionNotFound:
-        raise CertificateError("trust anchor lacks the Basic Constraints extension") from None
-    if not bc.ca:
-        raise CertificateError("trust anchor is not a CA certificate")
+    if anchor.version is not x509.Version.v1:
+        try:
+            bc = anchor.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            raise CertificateError("trust anchor lacks the Basic Constraints extension") from None
+        if not bc.ca:
+            raise CertificateError("trust anchor is not a CA certificate")
     if anchor.subject != anchor.issuer:
         raise CertificateError("trust anchor is not self-signed")
     _check_signed_by(anchor, anchor, "trust anchor")
     _check_signed_by(cert, anchor, "cluster certificate")
     _check_validity(anchor, "trust anchor")
     _check_validity(cert, "cluster certificate")
-    node_pub = _load_key(node_key_der).public_key()
-    node_spki = node_pub.public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    if _spki(cert) != node_spki:
-        raise CertificateError("cluster certificate does not carry this node's public key")
+    return cert
 
 
 class CustomerCa:
