@@ -322,9 +322,9 @@ class ClusterControl:
         )
 
 
-def new_hsm(cluster: Cluster, az: str, subnet_id: str, now: float) -> Hsm:
-    """A new HSM record (CREATE_IN_PROGRESS) on a free loopback address."""
-    ip = NodeSupervisor.free_address(d.NODE_PORT)
+def new_hsm(cluster: Cluster, az: str, subnet_id: str, now: float, ip: str = "") -> Hsm:
+    """A new HSM record (CREATE_IN_PROGRESS) on ``ip``, else a free address of its subnet."""
+    ip = ip or NodeSupervisor.free_address(d.NODE_PORT, d.SUBNET_CIDRS[subnet_id])
     return Hsm(
         hsm_id=d.new_id("hsm"),
         cluster_id=cluster.cluster_id,

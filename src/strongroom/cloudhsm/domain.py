@@ -7,8 +7,11 @@ Records are plain dataclasses stored as JSON documents; :meth:`Cluster.wire` and
 from __future__ import annotations
 
 import base64
+import binascii
 import dataclasses
+import ipaddress
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,11 +20,16 @@ from strongroom.errors import AwsError
 __all__ = [
     "ACTIVE",
     "DEFAULT_SUBNETS",
+    "SUBNET_CIDRS",
     "Cluster",
     "Hsm",
     "bad_request",
+    "check_tag_keys",
     "new_id",
     "not_found",
+    "page_start",
+    "page_token",
+    "request_tags",
     "subnet_zone",
 ]
 
@@ -38,6 +46,13 @@ DEGRADED = "DEGRADED"
 
 #: The embedded subnet configuration: subnet → zone letter in the request's region.
 DEFAULT_SUBNETS = {"subnet-0000000a": "a", "subnet-0000000b": "b", "subnet-0000000c": "c"}
+#: Each subnet's address range: an HSM's ENI address (a loopback address the node listens on)
+#: is taken from the range of the subnet of its AZ, as CreateHsm's IpAddress must be.
+SUBNET_CIDRS = {
+    "subnet-0000000a": ipaddress.IPv4Network("127.64.0.0/12"),
+    "subnet-0000000b": ipaddress.IPv4Network("127.80.0.0/12"),
+    "subnet-0000000c": ipaddress.IPv4Network("127.96.0.0/12"),
+}
 VPC_ID = "vpc-00000001"
 NODE_PORT = 2223
 
@@ -53,6 +68,48 @@ def bad_request(message: str) -> AwsError:
 
 def not_found(message: str) -> AwsError:
     return AwsError("CloudHsmResourceNotFoundException", message)
+
+
+def tag_error(message: str) -> AwsError:
+    return AwsError("CloudHsmTagException", message)
+
+
+def check_tag_keys(keys: Iterable[str]) -> None:
+    """CloudHsmTagException for a key with the reserved ``aws:`` prefix (any case)."""
+    for key in keys:
+        if key.lower().startswith("aws:"):
+            raise tag_error(f"Tag keys beginning with aws: are reserved: {key}")
+
+
+def request_tags(tags: Iterable[Mapping[str, str]] | None) -> dict[str, str]:
+    """A request's TagList as a dict; CloudHsmTagException for reserved or repeated keys."""
+    out: dict[str, str] = {}
+    for tag in tags or ():
+        key = tag["Key"]
+        check_tag_keys([key])
+        if key in out:
+            raise tag_error(f"Duplicate tag key {key}")
+        out[key] = tag["Value"]
+    return out
+
+
+def page_token(start: int) -> str:
+    """The NextToken of a page that ends before item ``start``."""
+    return base64.urlsafe_b64encode(str(start).encode()).decode()
+
+
+def page_start(token: str | None) -> int:
+    """Where a NextToken (from :func:`page_token`) resumes; CloudHsmInvalidRequestException
+    for a token this service did not issue."""
+    if not token:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(token.encode("ascii")).decode("ascii")
+    except (ValueError, binascii.Error):
+        text = ""
+    if not text.isdigit() or page_token(int(text)) != token:
+        raise bad_request("Invalid NextToken")
+    return int(text)
 
 
 def subnet_zone(subnet_id: str, region: str) -> str:

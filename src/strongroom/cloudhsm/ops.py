@@ -7,7 +7,7 @@ parameter, CloudHsmResourceNotFoundException for an unknown id.
 
 from __future__ import annotations
 
-import base64
+import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +31,15 @@ Handler = Callable[[ClusterControl, CallerContext, dict[str, Any]], dict[str, An
 
 
 def _cluster(control: ClusterControl, ctx: CallerContext, cluster_id: str) -> Cluster:
+    """The caller's cluster in the request's region (clusters are regional resources)."""
     found = control.cluster(cluster_id)
-    if found is None or found.account_id != ctx.account_id or found.state == d.DELETED:
+    if found is None or not _owned_here(found, ctx) or found.state == d.DELETED:
         raise not_found(f"Cluster {cluster_id} not found")
     return found
+
+
+def _owned_here(cluster: Cluster, ctx: CallerContext) -> bool:
+    return cluster.account_id == ctx.account_id and cluster.region == ctx.region
 
 
 def _retention(policy: dict[str, Any] | None, default: int) -> int:
@@ -60,6 +65,7 @@ def create_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, A
     hsm_type = req["HsmType"]
     if hsm_type not in ("hsm1.medium", "hsm2m.medium"):
         raise bad_request(f"HsmType {hsm_type} is not supported")
+    tags = d.request_tags(req.get("TagList"))
     mode = req.get("Mode", "FIPS" if hsm_type == "hsm1.medium" else "NON_FIPS")
     restored: dict[str, Any] = {}
     if req.get("SourceBackupId"):
@@ -74,6 +80,8 @@ def create_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, A
             "trust_anchor": source.trust_anchor,
             "cluster_certificate": source.cluster_certificate,
         }
+    if hsm_type == "hsm1.medium" and mode != "FIPS":
+        raise bad_request("hsm1.medium clusters run in FIPS mode only")
     cluster = Cluster(
         cluster_id=d.new_id("cluster"),
         account_id=ctx.account_id,
@@ -85,11 +93,14 @@ def create_cluster(control: ClusterControl, ctx: CallerContext, req: dict[str, A
         retention_days=_retention(req.get("BackupRetentionPolicy"), 90),
         mode=mode,
         network_type=req.get("NetworkType", "IPV4"),
-        tags={t["Key"]: t["Value"] for t in req.get("TagList", [])},
+        tags=tags,
         **restored,
     )
     control.save_cluster(cluster)
     return {"Cluster": cluster.wire([])}
+
+
+_CLUSTER_FILTERS = frozenset({"clusterIds", "vpcIds", "states"})
 
 
 def _matches(cluster: Cluster, filters: dict[str, list[str]]) -> bool:
@@ -98,33 +109,27 @@ def _matches(cluster: Cluster, filters: dict[str, list[str]]) -> bool:
         "vpcIds": d.VPC_ID,
         "states": cluster.state,
     }
-    for name, values in filters.items():
-        if name not in tests:
-            raise bad_request(f"Unknown filter {name}")
-        if tests[name] not in values:
-            return False
-    return True
+    return all(tests[name] in values for name, values in filters.items())
 
 
 def describe_clusters(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
     """DescribeClusters: filtered, paginated (MaxResults 1–25, NextToken)."""
     filters = req.get("Filters", {})
-    found = [c for c in control.clusters(ctx.account_id) if _matches(c, filters)]
+    unknown = sorted(set(filters) - _CLUSTER_FILTERS)
+    if unknown:
+        raise bad_request(f"Unknown filter {unknown[0]}")
+    start = d.page_start(req.get("NextToken"))
+    mine = [c for c in control.clusters(ctx.account_id) if _owned_here(c, ctx)]
+    found = [c for c in mine if _matches(c, filters)]
     if "states" not in filters:
         found = [c for c in found if c.state != d.DELETED]
-    start = 0
-    if req.get("NextToken"):
-        try:
-            start = int(base64.urlsafe_b64decode(req["NextToken"]).decode())
-        except ValueError:
-            raise bad_request("Invalid NextToken") from None
     limit = req.get("MaxResults", 25)
     page = found[start : start + limit]
     out: dict[str, Any] = {
         "Clusters": [c.wire(control.hsms(c.cluster_id)) for c in page],
     }
     if start + limit < len(found):
-        out["NextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+        out["NextToken"] = d.page_token(start + limit)
     return out
 
 
@@ -230,11 +235,25 @@ def create_hsm(control: ClusterControl, ctx: CallerContext, req: dict[str, Any])
             raise bad_request(f"Cannot add an HSM to a cluster in state {cluster.state}")
         if len(control.hsms(cluster.cluster_id)) >= 28:
             raise bad_request("A cluster has at most 28 HSMs")
-        hsm = new_hsm(cluster, az, subnet, control.now())
-        if req.get("IpAddress"):
-            hsm.eni_ip = req["IpAddress"]
+        ip = _requested_ip(control, subnet, req["IpAddress"]) if req.get("IpAddress") else ""
+        hsm = new_hsm(cluster, az, subnet, control.now(), ip)
         control.save_hsm(hsm)
     return {"Hsm": hsm.wire()}
+
+
+def _requested_ip(control: ClusterControl, subnet: str, wanted: str) -> str:
+    """CreateHsm's IpAddress: a free address of the subnet of the HSM's AZ."""
+    network = d.SUBNET_CIDRS[subnet]
+    try:
+        ip = ipaddress.IPv4Address(wanted)
+    except ValueError:
+        raise bad_request(f"{wanted} is not a valid IPv4 address") from None
+    if ip not in network or ip in (network.network_address, network.broadcast_address):
+        raise bad_request(f"IP address {wanted} is not in the range of {subnet} ({network})")
+    taken = any(h.eni_ip == str(ip) for h in control.hsms())
+    if taken or not control.supervisor.address_free(str(ip), d.NODE_PORT):
+        raise bad_request(f"IP address {wanted} is already in use")
+    return str(ip)
 
 
 def delete_hsm(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:

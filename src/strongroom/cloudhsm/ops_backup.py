@@ -7,7 +7,6 @@ CreateBackup, as on AWS.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import re
 from typing import TYPE_CHECKING, Any
@@ -72,6 +71,11 @@ def source_backup(control: ClusterControl, ctx: CallerContext, ref: str) -> Back
     return backup_of(control, ctx, ref)
 
 
+_BACKUP_FILTERS = frozenset(
+    {"backupIds", "sourceBackupIds", "clusterIds", "states", "neverExpires"}
+)
+
+
 def _matches(backup: Backup, filters: dict[str, list[str]]) -> bool:
     tests = {
         "backupIds": backup.backup_id,
@@ -81,8 +85,6 @@ def _matches(backup: Backup, filters: dict[str, list[str]]) -> bool:
         "neverExpires": str(backup.never_expires).lower(),
     }
     for name, values in filters.items():
-        if name not in tests:
-            raise bad_request(f"Unknown filter {name}")
         if tests[name] not in [str(v).lower() if name == "neverExpires" else v for v in values]:
             return False
     return True
@@ -91,9 +93,13 @@ def _matches(backup: Backup, filters: dict[str, list[str]]) -> bool:
 def describe_backups(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
     """DescribeBackups: filters, MaxResults 1–50, NextToken, SortAscending (default newest
     first); ``Shared`` lists backups shared with the caller through RAM (none here)."""
+    filters = req.get("Filters", {})
+    unknown = sorted(set(filters) - _BACKUP_FILTERS)
+    if unknown:
+        raise bad_request(f"Unknown filter {unknown[0]}")
+    start = d.page_start(req.get("NextToken"))
     if req.get("Shared"):
         return {"Backups": []}
-    filters = req.get("Filters", {})
     found = [
         x
         for x in control.backups.all(ctx.account_id)
@@ -102,16 +108,10 @@ def describe_backups(control: ClusterControl, ctx: CallerContext, req: dict[str,
     if "states" not in filters:
         found = [x for x in found if x.state != b.DELETED]
     found.sort(key=lambda x: (x.created, x.backup_id), reverse=not req.get("SortAscending"))
-    start = 0
-    if req.get("NextToken"):
-        try:
-            start = int(base64.urlsafe_b64decode(req["NextToken"]).decode())
-        except ValueError:
-            raise bad_request("Invalid NextToken") from None
     limit = req.get("MaxResults", 50)
     out: dict[str, Any] = {"Backups": [x.wire() for x in found[start : start + limit]]}
     if start + limit < len(found):
-        out["NextToken"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
+        out["NextToken"] = d.page_token(start + limit)
     return out
 
 
@@ -161,7 +161,7 @@ def copy_backup_to_region(control: ClusterControl, ctx: CallerContext, req: dict
         from strongroom.storage.cloudhsm_backup_repo import sealed_of
 
         sealed = sealed_of(conn, source.backup_id)
-    tags = {t["Key"]: t["Value"] for t in req["TagList"]} if "TagList" in req else source.tags
+    tags = d.request_tags(req["TagList"]) if "TagList" in req else source.tags
     copy = dataclasses.replace(
         source,
         backup_id=d.new_id("backup"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from strongroom.cloudhsm import domain as d
 from strongroom.cloudhsm.domain import bad_request
 from strongroom.cloudhsm.ops_backup import BACKUP_OPERATIONS, backup_of
 
@@ -35,11 +36,12 @@ def _save(control: ClusterControl, target: Any) -> None:
 
 
 def tag_resource(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
-    """TagResource: add or overwrite tags on a cluster."""
+    """TagResource: add or overwrite tags on a cluster or backup (keys not ``aws:``...)."""
+    new = d.request_tags(req["TagList"])
     with control.lock:
         cluster = _tag_target(control, ctx, req["ResourceId"])
         tags = dict(cluster.tags)
-        tags.update({t["Key"]: t["Value"] for t in req["TagList"]})
+        tags.update(new)
         if len(tags) > _MAX_TAGS:
             from strongroom.errors import AwsError
 
@@ -52,7 +54,8 @@ def tag_resource(control: ClusterControl, ctx: CallerContext, req: dict[str, Any
 
 
 def untag_resource(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) -> Any:
-    """UntagResource: remove tags by key."""
+    """UntagResource: remove tags by key (absent keys are ignored; ``aws:`` keys refused)."""
+    d.check_tag_keys(req["TagKeyList"])
     with control.lock:
         cluster = _tag_target(control, ctx, req["ResourceId"])
         for key in req["TagKeyList"]:
@@ -65,11 +68,11 @@ def list_tags(control: ClusterControl, ctx: CallerContext, req: dict[str, Any]) 
     """ListTags: paginated (MaxResults 1–100)."""
     cluster = _tag_target(control, ctx, req["ResourceId"])
     items = [{"Key": k, "Value": v} for k, v in sorted(cluster.tags.items())]
-    start = int(req["NextToken"]) if str(req.get("NextToken", "")).isdigit() else 0
+    start = d.page_start(req.get("NextToken"))
     limit = req.get("MaxResults", 100)
     out: dict[str, Any] = {"TagList": items[start : start + limit]}
     if start + limit < len(items):
-        out["NextToken"] = str(start + limit)
+        out["NextToken"] = d.page_token(start + limit)
     return out
 
 

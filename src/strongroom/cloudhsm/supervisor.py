@@ -9,6 +9,7 @@ tests) come from ``STRONGROOM_HSM_NODE_ARGS``.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import random
 import shlex
@@ -38,17 +39,25 @@ class NodeSupervisor:
         return self.root / hsm_id
 
     @staticmethod
-    def free_address(port: int) -> str:
-        """An unused loopback address on which ``port`` can be bound."""
+    def address_free(ip: str, port: int) -> bool:
+        """Whether ``port`` can be bound on ``ip`` now."""
+        with socket.socket() as sock:
+            try:
+                sock.bind((ip, port))
+            except OSError:
+                return False
+            return True
+
+    @classmethod
+    def free_address(cls, port: int, network: ipaddress.IPv4Network) -> str:
+        """An unused address of ``network`` (a loopback range) on which ``port`` can be bound."""
+        first = int(network.network_address) + 1
+        last = int(network.broadcast_address) - 1
         for _ in range(200):
-            ip = f"127.{random.randint(64, 127)}.{random.randint(0, 255)}.{random.randint(2, 254)}"
-            with socket.socket() as sock:
-                try:
-                    sock.bind((ip, port))
-                except OSError:
-                    continue
+            ip = str(ipaddress.IPv4Address(random.randint(first, last)))
+            if cls.address_free(ip, port):
                 return ip
-        raise RuntimeError("no free loopback address")
+        raise RuntimeError(f"no free address in {network}")
 
     def start(self, hsm_id: str, az: str, ip: str, port: int) -> int:
         """Start (or restart) the node of ``hsm_id``; returns its PID."""
