@@ -16,6 +16,7 @@ import click
 
 from strongroom.audit.writer_process import WriterProcess
 from strongroom.bootstrap import PROFILE, ensure_admin, set_ca_bundle
+from strongroom.crypto.self_test import SelfTestFailure, run_self_tests
 from strongroom.crypto.server_cert import certificate_hosts, self_signed_server_certificate
 from strongroom.files import replace_text
 from strongroom.metrics.multiprocess import fresh_multiprocess_dir
@@ -142,6 +143,7 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    _self_test()
     config = Config(
         data_dir=data_dir.resolve(),
         host=host,
@@ -207,6 +209,14 @@ def serve(
             writer.stop()  # after the last call was answered
         lock.close()
         click.echo("Strongroom stopped.")
+
+
+def _self_test() -> None:
+    """The cryptographic self-tests (:mod:`strongroom.crypto.self_test`), before anything else."""
+    try:
+        run_self_tests()
+    except SelfTestFailure as exc:
+        _refuse(f"cryptographic self-test failed ({exc}); not serving", 3)
 
 
 def _refuse(problem: str, status: int) -> NoReturn:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import click
 
+from strongroom.crypto.self_test import SelfTestFailure, run_self_tests
 from strongroom.hsm.audit import AuditCorrupt
 from strongroom.hsm.node import Node, NodeConfig
 from strongroom.hsm.operations import build_registry
@@ -20,6 +21,7 @@ from strongroom.hsm.users import Argon2Params
 __all__ = ["hsm_node"]
 
 EXIT_TAMPERED = 3
+EXIT_SELF_TEST = 4
 
 
 def _run(server: NodeServer) -> None:
@@ -70,6 +72,12 @@ def hsm_node(
         format='{"time":"%(asctime)s","level":"%(levelname)s","logger":"%(name)s",'
         '"message":"%(message)s"}',
     )
+    try:
+        run_self_tests()
+    except SelfTestFailure as exc:
+        msg = {"error_code": 1, "data": f"cryptographic self-test failed: {exc}"}
+        click.echo(json.dumps(msg), err=True)
+        sys.exit(EXIT_SELF_TEST)
     data_dir.mkdir(parents=True, exist_ok=True)
     params = Argon2Params(argon2_time_cost, argon2_memory_kib, argon2_parallelism)
     config = NodeConfig(data_dir, az, hsm_id, session_timeout, params)
