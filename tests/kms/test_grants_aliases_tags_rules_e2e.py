@@ -115,6 +115,27 @@ def test_source_arn_constraint_is_refused_plainly(env: Env) -> None:
     assert kms.list_grants(KeyId=kid)["Grants"] == []
 
 
+def test_grant_name_idempotency_among_many_grants_of_one_grantee(env: Env) -> None:
+    """A retried named CreateGrant finds its grant however many grants the grantee has (it
+    once looked only at the grantee's first 1000 grants, in grant-id order)."""
+    kms = env.admin
+    kid = env.key()["KeyId"]
+    user = env.user(f"many-{uuid.uuid4().hex[:12]}")
+    grant = partial(kms.create_grant, KeyId=kid, GranteePrincipal=user.arn)
+    ids: list[str] = []
+    for attempt in range(64):  # a named grant late in grant-id order
+        named = grant(Operations=["Encrypt"], Name=f"late-{attempt}")["GrantId"]
+        if named >= "c":
+            break
+        ids.append(named)
+    while sum(i < named for i in ids) < 1000:  # ... preceded by 1000 grants of its grantee
+        ids.append(grant(Operations=["Decrypt"])["GrantId"])
+    retried = grant(Operations=["Encrypt"], Name=f"late-{attempt}")["GrantId"]
+    assert retried == named
+    listed = kms.list_grants(KeyId=kid, GrantId=named)["Grants"]
+    assert [g["Name"] for g in listed] == [f"late-{attempt}"]
+
+
 # -- UpdateAlias -------------------------------------------------------------------------------
 
 

@@ -82,11 +82,14 @@ def list_grants(
     *,
     grant_id: str | None = None,
     grantee: str | None = None,
+    name: str | None = None,
     after: str | None = None,
     limit: int = 1000,
 ) -> list[GrantRow]:
     """Grants of a key in a region in grant-id order, optionally filtered."""
     cond = and_(grants.c.key_id == key_id, grants.c.region == region)
+    if name is not None:
+        cond = and_(cond, grants.c.name == name)
     if grant_id is not None:
         cond = and_(cond, grants.c.grant_id == grant_id)
     if grantee is not None:

@@ -92,8 +92,9 @@ def create_grant(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
         kms.locked(conn, rec, "CreateGrant")
         if row.name is not None:
             mine = grant_repo.list_grants(
-                conn, rec.key_id, rec.region, grantee=row.grantee_principal
-            )
+                conn, rec.key_id, rec.region, grantee=row.grantee_principal, name=row.name,
+                limit=MAX_GRANTS_PER_KEY,
+            )  # fmt: skip
             for old in mine:
                 if _same_request(old, row):
                     return _token(old.grant_id)
