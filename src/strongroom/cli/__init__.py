@@ -9,10 +9,22 @@ not need. ``strongroom --help`` still imports them all, for their one-line summa
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import click
 
-__all__ = ["main"]
+__all__ = ["DATABASE_URL_OPTION", "DATA_DIR_OPTION", "main"]
+
+#: ``--data-dir``, as every command that reads or writes a data directory takes it
+DATA_DIR_OPTION = click.option(
+    "--data-dir",
+    default="./.strongroom",
+    show_default=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="STRONGROOM_DATA_DIR",
+)
+#: ``--database-url``: PostgreSQL instead of the data directory's SQLite files
+DATABASE_URL_OPTION = click.option("--database-url", default=None, envvar="STRONGROOM_DATABASE_URL")
 
 #: subcommand name -> (module, attribute) of its click command
 COMMANDS = {

@@ -17,6 +17,7 @@ from strongroom.audit.journal import catch_up
 from strongroom.audit.query import events_since, tail
 from strongroom.audit.store import ChainBroken, TrailStore, open_trail_engine
 from strongroom.audit.verify import verify_trail
+from strongroom.cli import DATA_DIR_OPTION, DATABASE_URL_OPTION
 from strongroom.crypto.audit_sign import TrailVerifier, load_or_create_signer
 from strongroom.storage.engine import open_engine
 from strongroom.storage.migrations import apply_migrations
@@ -27,14 +28,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _common(func: F) -> F:
-    func = click.option(
-        "--data-dir",
-        default="./.strongroom",
-        show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="STRONGROOM_DATA_DIR",
-    )(func)
-    func = click.option("--database-url", default=None, envvar="STRONGROOM_DATABASE_URL")(func)
+    func = DATA_DIR_OPTION(func)
+    func = DATABASE_URL_OPTION(func)
     return func
 
 

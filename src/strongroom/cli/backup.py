@@ -10,21 +10,14 @@ import click
 from strongroom.backup import BackupError
 from strongroom.backup import backup as make_backup
 from strongroom.backup import restore as put_back
+from strongroom.cli import DATA_DIR_OPTION, DATABASE_URL_OPTION
 
 __all__ = ["backup", "restore"]
 
-_DATA_DIR = click.option(
-    "--data-dir",
-    default="./.strongroom",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="STRONGROOM_DATA_DIR",
-)
-
 
 @click.command()
-@_DATA_DIR
-@click.option("--database-url", default=None, envvar="STRONGROOM_DATABASE_URL")
+@DATA_DIR_OPTION
+@DATABASE_URL_OPTION
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
 def backup(data_dir: Path, database_url: str | None, out: Path) -> None:
     """Back up the data directory into the new directory OUT, also while serve runs: the
@@ -45,7 +38,7 @@ def backup(data_dir: Path, database_url: str | None, out: Path) -> None:
 
 
 @click.command()
-@_DATA_DIR
+@DATA_DIR_OPTION
 @click.argument("source", type=click.Path(file_okay=False, exists=True, path_type=Path))
 def restore(data_dir: Path, source: Path) -> None:
     """Restore the backup SOURCE into --data-dir, which must be new or empty. Every file is

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 import click
 
+from strongroom.cli import DATA_DIR_OPTION, DATABASE_URL_OPTION
 from strongroom.clock import SystemClock
 from strongroom.iam.identities import IdentityError, IdentityStore
 from strongroom.iam.roles import RoleStore
@@ -27,14 +28,8 @@ def _common(func: F) -> F:
     func = click.option(
         "--account-id", default="111122223333", show_default=True, envvar="STRONGROOM_ACCOUNT_ID"
     )(func)
-    func = click.option(
-        "--data-dir",
-        default="./.strongroom",
-        show_default=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        envvar="STRONGROOM_DATA_DIR",
-    )(func)
-    func = click.option("--database-url", default=None, envvar="STRONGROOM_DATABASE_URL")(func)
+    func = DATA_DIR_OPTION(func)
+    func = DATABASE_URL_OPTION(func)
     return func
 
 
