@@ -71,6 +71,15 @@ def test_clusters_are_regional(hsm: Any, hsm_server: Server) -> None:
     for call, kwargs in calls:
         assert refused(call, **kwargs) == "CloudHsmResourceNotFoundException", call
     assert describe(hsm, cid)["TagList"] == []
+    # nor can another region's custom key store name it
+    kms_west = hsm_server.client("kms", region="us-west-2")
+    store = {
+        "CustomKeyStoreName": "west",
+        "TrustAnchorCertificate": "x",
+        "KeyStorePassword": "kmsuser-pass",
+    }
+    missing = refused(kms_west.create_custom_key_store, CloudHsmClusterId=cid, **store)
+    assert missing == "CloudHsmClusterNotFoundException"
     hsm.delete_cluster(ClusterId=cid)
 
 

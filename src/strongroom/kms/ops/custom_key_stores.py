@@ -51,10 +51,15 @@ def _invalid_state(row: StoreRow, op: str) -> AwsError:
 
 
 def check_cluster_for_keys(kms: Kms, ctx: RequestContext, cluster_id: str) -> None:
-    """The cluster exists, is ACTIVE and has ≥ 2 ACTIVE HSMs in different AZs."""
+    """The cluster exists (the caller's, in the request's region: clusters are regional, as
+    key stores are), is ACTIVE and has ≥ 2 ACTIVE HSMs in different AZs."""
     control = _stores(kms).control
     cluster = control.cluster(cluster_id)
-    if cluster is None or cluster.account_id != ctx.account_id or cluster.state == hsmd.DELETED:
+    if (
+        cluster is None
+        or (cluster.account_id, cluster.region) != (ctx.account_id, ctx.region)
+        or cluster.state == hsmd.DELETED
+    ):
         raise AwsError("CloudHsmClusterNotFoundException", f"Cluster {cluster_id} not found")
     if cluster.state != hsmd.ACTIVE:
         raise AwsError("CloudHsmClusterNotActiveException", f"Cluster {cluster_id} is not active")
