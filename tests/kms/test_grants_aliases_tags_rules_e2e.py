@@ -99,6 +99,28 @@ def test_list_retirable_grants_refuses_a_malformed_principal(env: Env) -> None:
     assert kms.list_retirable_grants(RetiringPrincipal=gone)["Grants"] == []
 
 
+def test_list_retirable_grants_is_for_principals_of_the_callers_account(env: Env) -> None:
+    """Another account's principal may retire grants on this account's key; only that other
+    account lists them (AWS: "a principal in your AWS account")."""
+    kid = env.key()["KeyId"]
+    allow = {"Effect": "Allow", "Action": "kms:ListRetirableGrants", "Resource": "*"}
+    other = env.user(
+        f"r{uuid.uuid4().hex[:8]}",
+        {"Version": "2012-10-17", "Statement": [allow]},
+        account=ACCOUNT_B,
+    )
+    env.admin.create_grant(
+        KeyId=kid, GranteePrincipal=ROOT, RetiringPrincipal=other.arn, Operations=["Encrypt"]
+    )
+    listed = other.client().list_retirable_grants(RetiringPrincipal=other.arn)["Grants"]
+    assert [g["KeyId"].rsplit("/", 1)[-1] for g in listed] == [kid]
+    for principal in (other.arn, f"arn:aws:iam::{ACCOUNT_B}:root", "dynamodb.amazonaws.com"):
+        status, error = refused(
+            partial(env.admin.list_retirable_grants, RetiringPrincipal=principal)
+        )
+        assert (status, error) == (400, "AccessDeniedException"), principal
+
+
 def test_source_arn_constraint_is_refused_plainly(env: Env) -> None:
     kms = env.admin
     kid = env.key()["KeyId"]

@@ -19,6 +19,7 @@ from strongroom.storage import grant_repo
 __all__ = [
     "check_constraints",
     "check_operations",
+    "check_own_principal",
     "check_principal",
     "check_principal_syntax",
     "stricter",
@@ -79,6 +80,19 @@ def check_principal_syntax(value: str) -> None:
     """A principal named in a listing filter: an ARN of a principal (it need not exist)."""
     if not (_PRINCIPAL_ARN.fullmatch(value) or _SERVICE.fullmatch(value)):
         raise AwsError("InvalidArnException", f"ARN does not refer to a valid principal: {value}")
+
+
+def check_own_principal(value: str, account_id: str) -> None:
+    """ListRetirableGrants names "a principal in your AWS account" (API Reference): the grants
+    of another account's principals, or of a service principal, are not the caller's to
+    list (they may be on any account's keys). AccessDeniedException otherwise."""
+    parts = value.split(":")
+    if len(parts) < 6 or parts[4] != account_id:
+        raise AwsError(
+            "AccessDeniedException",
+            f"ListRetirableGrants lists the grants of a principal in your account "
+            f"({account_id}) only: {value}",
+        )
 
 
 def check_operations(rec: KeyRecord, operations: list[str], constraints: object) -> None:

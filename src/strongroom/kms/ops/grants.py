@@ -178,6 +178,7 @@ def list_retirable_grants(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Re
         )
     rules.check_principal_syntax(req["RetiringPrincipal"])
     kms.authorize(ctx, None, "ListRetirableGrants", request=req)
+    rules.check_own_principal(req["RetiringPrincipal"], ctx.account_id)
     limit = c.page_limit(req, 50, 100)
     after = c.decode_marker("grants", req.get("Marker"))
     with kms.engine.connect() as conn:
