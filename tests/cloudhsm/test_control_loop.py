@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from strongroom.cloudhsm import domain as d
 from strongroom.cloudhsm.backups import PENDING_DELETION, Backup
 from strongroom.cloudhsm.control import ClusterControl
 from strongroom.storage.engine import open_engine, sqlite_url
@@ -85,3 +86,23 @@ def test_stop_ends_an_idle_wait_at_once(control: ClusterControl) -> None:
     stopper.start()
     stopper.join(10)
     assert not stopper.is_alive()
+
+
+def test_one_failing_cluster_does_not_hold_up_the_others(
+    control: ClusterControl, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for cid in ("cluster-aaaaaaaaaaa", "cluster-bbbbbbbbbbb"):
+        control.save_cluster(
+            d.Cluster(cid, "111122223333", "us-east-1", "hsm2m.medium", d.ACTIVE, {}, T0)
+        )
+    stepped: list[str] = []
+
+    def step(cluster: d.Cluster) -> None:  # a fault no request can cause: the step raises
+        if cluster.cluster_id == "cluster-aaaaaaaaaaa":
+            raise RuntimeError("stuck")
+        stepped.append(cluster.cluster_id)
+
+    monkeypatch.setattr(control, "_cluster_step", step)
+    assert control.reconcile() is True
+    assert stepped == ["cluster-bbbbbbbbbbb"]
+    assert "cluster-aaaaaaaaaaa: its control step failed" in caplog.text

@@ -182,9 +182,12 @@ class ClusterControl:
             if cluster.state == d.DELETED:
                 continue
             busy = True
-            for hsm in self.hsms(cluster.cluster_id):
-                self._hsm_step(cluster, hsm)
-            self._cluster_step(cluster)
+            try:
+                for hsm in self.hsms(cluster.cluster_id):
+                    self._hsm_step(cluster, hsm)
+                self._cluster_step(cluster)
+            except Exception:  # one cluster's failure must not hold up every other one
+                log.exception("cluster %s: its control step failed", cluster.cluster_id)
         busy = self.backups.sweep() or busy
         for extra in self.passes:
             extra()
