@@ -10,15 +10,32 @@ from pathlib import Path
 
 import pytest
 
+from strongroom.crypto import rng
 from strongroom.crypto.self_test import FAULT_ENV, NAMES, SelfTestFailure, run_self_tests
 from tests.conftest import STRONGROOM, free_port
+
+#: the continuous test's fault is a stuck generator, chosen when the process starts (below)
+RNG_TEST = "continuous random number generator test"
+
+
+def test_a_repeated_draw_latches_the_generator_into_failure() -> None:
+    values = iter([b"a" * 16, b"b" * 16, b"b" * 16, b"c" * 16])
+    generator = rng._Continuous(lambda n: next(values)[:n])
+    assert generator.draw(16) == b"a" * 16
+    assert generator.draw(16) == b"b" * 16
+    with pytest.raises(rng.RngFailure):
+        generator.draw(16)  # the same block again
+    with pytest.raises(rng.RngFailure):
+        generator.draw(16)  # and from then on, whatever the source gives
+    with pytest.raises(rng.RngFailure):
+        generator.draw(4)
 
 
 def test_the_self_tests_pass() -> None:
     run_self_tests()
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", [n for n in NAMES if n != RNG_TEST])
 def test_each_failure_is_caught_and_named(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(FAULT_ENV, name)
     with pytest.raises(SelfTestFailure) as exc:
@@ -27,19 +44,21 @@ def test_each_failure_is_caught_and_named(name: str, monkeypatch: pytest.MonkeyP
 
 
 @pytest.mark.parametrize(
-    ("command", "status"),
-    [(("serve", "--port", "{port}", "--data-dir", "{dir}"), 3),
-     (("hsm-node", "--data-dir", "{dir}", "--port", "{port}"), 4)],
+    ("command", "status", "fault"),
+    [(("serve", "--port", "{port}", "--data-dir", "{dir}"), 3, "AES-256-GCM encrypt"),
+     (("serve", "--port", "{port}", "--data-dir", "{dir}"), 3, RNG_TEST),
+     (("hsm-node", "--data-dir", "{dir}", "--port", "{port}"), 4, "AES-256-GCM encrypt"),
+     (("hsm-node", "--data-dir", "{dir}", "--port", "{port}"), 4, RNG_TEST)],
 )  # fmt: skip
 def test_a_failed_self_test_keeps_the_process_from_starting(
-    tmp_path: Path, command: tuple[str, ...], status: int
+    tmp_path: Path, command: tuple[str, ...], status: int, fault: str
 ) -> None:
     data = tmp_path / "data"
     args = [a.format(port=free_port(), dir=data) for a in command]
-    env = {**os.environ, FAULT_ENV: "AES-256-GCM encrypt"}
+    env = {**os.environ, FAULT_ENV: fault}
     proc = subprocess.run(
         [STRONGROOM, *args], capture_output=True, text=True, env=env, timeout=60, check=False
     )
     assert proc.returncode == status, proc.stderr
-    assert "self-test failed" in proc.stderr and "AES-256-GCM encrypt" in proc.stderr
+    assert "self-test failed" in proc.stderr and fault in proc.stderr
     assert not data.exists()  # nothing made, nothing served

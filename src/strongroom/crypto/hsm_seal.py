@@ -8,11 +8,10 @@ open.
 
 from __future__ import annotations
 
-import os
-
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from strongroom.crypto import rng
 from strongroom.crypto.hsm_symmetric import GCM_IV_BYTES, GCM_TAG_BYTES, hkdf_sha256
 
 __all__ = ["NODE_KEY_BYTES", "SealBroken", "Sealer", "new_node_key"]
@@ -27,7 +26,7 @@ class SealBroken(Exception):
 
 def new_node_key() -> bytes:
     """Fresh random node key."""
-    return os.urandom(NODE_KEY_BYTES)
+    return rng.random_bytes(NODE_KEY_BYTES)
 
 
 class Sealer:
@@ -42,7 +41,7 @@ class Sealer:
 
     def seal(self, plaintext: bytes, name: bytes) -> bytes:
         """format byte || IV || ciphertext || tag, bound to ``name``."""
-        iv = os.urandom(GCM_IV_BYTES)
+        iv = rng.random_bytes(GCM_IV_BYTES)
         return _FORMAT + iv + self._aead.encrypt(iv, plaintext, _FORMAT + name)
 
     def open(self, blob: bytes, name: bytes) -> bytes:

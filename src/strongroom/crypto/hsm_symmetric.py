@@ -8,7 +8,6 @@ no key material or plaintext.
 from __future__ import annotations
 
 import hmac as std_hmac
-import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, keywrap, padding
@@ -16,6 +15,8 @@ from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from strongroom.crypto import rng
 
 __all__ = [
     "AES_KEY_SIZES",
@@ -64,8 +65,9 @@ def hash_algorithm(name: str) -> hashes.HashAlgorithm:
 
 
 def random_bytes(length: int) -> bytes:
-    """``length`` bytes from the operating system's CSPRNG."""
-    return os.urandom(length)
+    """``length`` bytes from the operating system's CSPRNG, continuously tested
+    (:mod:`strongroom.crypto.rng`)."""
+    return rng.random_bytes(length)
 
 
 def _check_aes_key(key: bytes) -> None:
@@ -84,7 +86,7 @@ class AesGcmKey:
 
     def encrypt(self, plaintext: bytes, aad: bytes | None = None) -> bytes:
         """IV || ciphertext || 16-byte tag."""
-        iv = os.urandom(GCM_IV_BYTES)
+        iv = rng.random_bytes(GCM_IV_BYTES)
         return iv + self._aead.encrypt(iv, plaintext, aad or None)
 
     def decrypt(self, blob: bytes, aad: bytes | None = None) -> bytes:
@@ -100,7 +102,7 @@ class AesGcmKey:
 def aes_cbc_pad_encrypt(key: bytes, plaintext: bytes) -> bytes:
     """AES-CBC with PKCS#7 padding; a random 16-byte IV is prepended."""
     _check_aes_key(key)
-    iv = os.urandom(_CBC_IV_BYTES)
+    iv = rng.random_bytes(_CBC_IV_BYTES)
     padder = padding.PKCS7(128).padder()
     padded = padder.update(plaintext) + padder.finalize()
     enc = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()

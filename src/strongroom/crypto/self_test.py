@@ -6,7 +6,8 @@ on standard error), so no cryptographic output ever comes from it.
 
 Known answers are published vectors: SHA-256 of "abc" (FIPS 180-2, B.1), HMAC-SHA-256 (RFC
 4231, test case 1), HKDF-SHA-256 (RFC 5869, test case 1), AES-256-GCM encryption and
-decryption (the GCM specification's test case 14: zero key, zero IV, one zero block). Sign and
+decryption (the GCM specification's test case 14: zero key, zero IV, one zero block). Two draws
+go through the continuously tested random generator (:mod:`strongroom.crypto.rng`). Sign and
 verify with each asymmetric family, RSA-OAEP and ECDH are checked pairwise on fresh keys.
 Strongroom's own key derivation and sealing are checked through the functions the service uses.
 """
@@ -24,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from strongroom.crypto import symmetric
+from strongroom.crypto import rng, symmetric
 
 __all__ = ["FAULT_ENV", "NAMES", "SelfTestFailure", "run_self_tests"]
 
@@ -42,6 +43,7 @@ NAMES = (
     "RSA-PSS",
     "RSA-OAEP",
     "ECDH P-256",
+    "continuous random number generator test",
 )
 
 #: testing: the name of one self-test whose expected answer is altered (a fault that a sound
@@ -98,6 +100,16 @@ def _aes_gcm() -> None:
     raise SelfTestFailure("AES-256-GCM tag check")
 
 
+def _random() -> None:
+    """Two draws through the continuously tested generator: a stuck source fails here."""
+    try:
+        first, second = rng.random_bytes(16), rng.random_bytes(16)
+    except rng.RngFailure:
+        raise SelfTestFailure("continuous random number generator test") from None
+    if first == second:  # pragma: no cover - the generator itself refuses a repeat
+        raise SelfTestFailure("continuous random number generator test")
+
+
 def _service_sealing() -> None:
     """Strongroom's own wrap/unwrap and message-key derivation, round trip and tamper check."""
     kek = symmetric.random_bytes(32)
@@ -150,6 +162,7 @@ def _pairwise_signatures() -> None:
 
 
 _TESTS: tuple[Callable[[], None], ...] = (
+    _random,
     _sha256,
     _hmac_sha256,
     _hkdf_sha256,

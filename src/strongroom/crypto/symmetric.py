@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from strongroom.crypto import rng
 
 __all__ = [
     "NONCE_SIZE",
@@ -37,8 +38,9 @@ class CryptoError(Exception):
 
 
 def random_bytes(count: int) -> bytes:
-    """``count`` bytes from the operating system's CSPRNG."""
-    return os.urandom(count)
+    """``count`` bytes from the operating system's CSPRNG, continuously tested
+    (:mod:`strongroom.crypto.rng`)."""
+    return rng.random_bytes(count)
 
 
 def derive_message_key(material: bytes, salt: bytes) -> bytes:
@@ -67,7 +69,7 @@ def open_sealed(key: bytes, nonce: bytes, ciphertext: bytes, aad: bytes) -> byte
 
 def wrap(kek: bytes, secret: bytes, aad: bytes) -> bytes:
     """Wrap ``secret`` under ``kek`` (AES-256-GCM, random nonce): ``nonce || ct || tag``."""
-    nonce = os.urandom(NONCE_SIZE)
+    nonce = rng.random_bytes(NONCE_SIZE)
     return nonce + AESGCM(kek).encrypt(nonce, secret, aad)
 
 
