@@ -37,6 +37,8 @@ class Endpoint:
     secret: str
     #: the server certificate to trust when the endpoint is HTTPS (None: plain HTTP)
     cafile: str | None = None
+    #: the server's data directory (while it runs)
+    data_dir: Path | None = None
 
     @property
     def url(self) -> str:
@@ -112,7 +114,7 @@ def serve(
                 akid = value.strip() if name.strip() == "aws_access_key_id" else akid
                 secret = value.strip() if name.strip() == "aws_secret_access_key" else secret
             cafile = str(data / "tls-self-signed.crt") if tls else None
-            yield Endpoint(port, akid, secret, cafile)
+            yield Endpoint(port, akid, secret, cafile, data)
         finally:
             if proc.poll() is None:
                 proc.terminate()
