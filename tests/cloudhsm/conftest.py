@@ -103,6 +103,25 @@ def initialize(hsm: Any, cid: str, hsms: int, tmp: Path) -> CustomerCa:
     return ca
 
 
+def connected_store(server: Server, hsm: Any, tmp: Path, name: str) -> tuple[str, list[str], str]:
+    """A new cluster of two HSMs in zones a and b, initialized with a new CA (its certificate in
+    ``tmp/customerCA.crt``), activated with the crypto user ``kmsuser``, and a custom key store
+    on it, connected: (cluster id, its HSMs' ids, the store's id)."""
+    kms = server.client("kms")
+    cid = new_cluster(hsm, ("a", "b"))
+    ca = initialize(hsm, cid, 2, tmp)
+    activate(server, cid, tmp / "customerCA.crt", {"kmsuser": "kmsuser-pass-1"})
+    hsm_ids = sorted(h["HsmId"] for h in wait_cluster(hsm, cid, "ACTIVE", 2)["Hsms"])
+    store = kms.create_custom_key_store(
+        CustomKeyStoreName=name,
+        CloudHsmClusterId=cid,
+        TrustAnchorCertificate=ca.certificate_pem,
+        KeyStorePassword="kmsuser-pass-1",
+    )["CustomKeyStoreId"]
+    assert connect_store(kms, store)["ConnectionState"] == "CONNECTED"
+    return cid, hsm_ids, str(store)
+
+
 def hsm_cli(
     server: Server, cid: str, anchor: Path, *args: str, env: dict[str, str] | None = None
 ) -> tuple[int, list[dict[str, Any]], str]:

@@ -13,10 +13,8 @@ from botocore.exceptions import ClientError
 
 from tests.cloudhsm.conftest import (
     NODE_ARGS,
-    activate,
     connect_store,
-    initialize,
-    new_cluster,
+    connected_store,
     store_state,
     wait_cluster,
     wait_for,
@@ -37,17 +35,7 @@ def test_a_custom_key_store_comes_back_from_a_backup(tmp_path: Path) -> None:
     out = tmp_path / "backup"
     with running_server(tmp_path / "a", *ARGS, env=ENV) as first:
         hsm, kms = first.client("cloudhsmv2"), first.client()
-        cid = new_cluster(hsm, ("a", "b"))
-        ca = initialize(hsm, cid, 2, tmp_path)
-        activate(first, cid, tmp_path / "customerCA.crt", {"kmsuser": "kmsuser-pass-1"})
-        hsm_ids = sorted(h["HsmId"] for h in wait_cluster(hsm, cid, "ACTIVE", 2)["Hsms"])
-        store = kms.create_custom_key_store(
-            CustomKeyStoreName="kept",
-            CloudHsmClusterId=cid,
-            TrustAnchorCertificate=ca.certificate_pem,
-            KeyStorePassword="kmsuser-pass-1",
-        )["CustomKeyStoreId"]
-        assert connect_store(kms, store)["ConnectionState"] == "CONNECTED"
+        cid, hsm_ids, store = connected_store(first, hsm, tmp_path, "kept")
         key = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store)["KeyMetadata"]["Arn"]
         blob = kms.encrypt(KeyId=key, Plaintext=b"kept in the HSMs")["CiphertextBlob"]
         done = _cli("backup", "--data-dir", str(first.data_dir), str(out))

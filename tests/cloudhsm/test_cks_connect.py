@@ -16,6 +16,7 @@ from tests.cloudhsm.conftest import (
     ADMIN_PW,
     activate,
     connect_store,
+    connected_store,
     describe,
     hsm_cli,
     initialize,
@@ -117,18 +118,8 @@ def test_unavailable_keys_refusals_deletion_and_workers(
     hsm: Any, hsm_server: Server, tmp_path: Path
 ) -> None:
     kms = hsm_server.client("kms")
-    cid = new_cluster(hsm, ("a", "b"))
-    ca = initialize(hsm, cid, 2, tmp_path)
+    cid, _, store = connected_store(hsm_server, hsm, tmp_path, "states")
     anchor = tmp_path / "customerCA.crt"
-    activate(hsm_server, cid, anchor, {"kmsuser": "kmsuser-pass-1"})
-    wait_cluster(hsm, cid, "ACTIVE", 2)
-    store = kms.create_custom_key_store(
-        CustomKeyStoreName="states",
-        CloudHsmClusterId=cid,
-        TrustAnchorCertificate=ca.certificate_pem,
-        KeyStorePassword="kmsuser-pass-1",
-    )["CustomKeyStoreId"]
-    assert connect_store(kms, store)["ConnectionState"] == "CONNECTED"
     key = kms.create_key(Origin="AWS_CLOUDHSM", CustomKeyStoreId=store)["KeyMetadata"]["Arn"]
     meta = kms.describe_key(KeyId=key)["KeyMetadata"]
     assert meta["CloudHsmClusterId"] == cid and meta["KeyState"] == "Enabled"
