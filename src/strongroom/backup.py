@@ -77,6 +77,19 @@ def backup(data_dir: Path, out: Path) -> dict[str, str]:
         raise BackupError(f"{out} exists and is not empty")
     out.mkdir(mode=0o700, parents=True, exist_ok=True)
     os.chmod(out, 0o700)
+    try:
+        return _backup(data_dir, out)
+    except BaseException:
+        # no half-made backup left behind (it would hold secrets, and no manifest)
+        for entry in out.iterdir():
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        raise
+
+
+def _backup(data_dir: Path, out: Path) -> dict[str, str]:
     _snapshot(data_dir / "strongroom.db", out / "strongroom.db")
     if (data_dir / "audit.db").exists():
         trail = TrailStore(open_trail_engine(data_dir, None), load_or_create_signer(data_dir))
@@ -166,7 +179,10 @@ def _copy_node(source: Path, target: Path) -> None:
         except (StoreTampered, AuditCorrupt, FileNotFoundError) as exc:
             problem = str(exc)
             time.sleep(0.05)
-    raise BackupError(f"HSM {source.name} changed too often to copy ({problem})")
+    raise BackupError(
+        f"HSM {source.name}: no copy of its store verified in {_NODE_ATTEMPTS} attempts "
+        f"({problem}); is the store itself intact?"
+    )
 
 
 def _copy_node_once(source: Path, target: Path) -> None:

@@ -208,5 +208,14 @@ def test_restore_refuses_a_damaged_backup_and_a_used_directory(tmp_path: Path) -
     assert missing.returncode != 0 and "strongroom.db is missing" in missing.stderr
     not_a_backup = _cli("restore", "--data-dir", str(tmp_path / "b"), str(tmp_path))
     assert not_a_backup.returncode != 0 and "not a Strongroom backup" in not_a_backup.stderr
+    # an HSM store whose copy never verifies: the backup fails and leaves nothing behind
+    with running_server(tmp_path / "d") as third:
+        node = third.data_dir / "hsms" / "hsm-broken00000"
+        (node / "store" / "objects").mkdir(parents=True)
+        (node / "node.key").write_bytes(bytes(32))
+        (node / "store" / "index.sealed").write_bytes(b"not a sealed index")
+        broken = _cli("backup", "--data-dir", str(third.data_dir), str(tmp_path / "e"))
+    assert broken.returncode != 0 and "hsm-broken00000" in broken.stderr, broken.stderr
+    assert list((tmp_path / "e").iterdir()) == []
     postgres = _cli("backup", "--database-url", "postgresql://127.0.0.1/x", str(tmp_path / "c"))
     assert postgres.returncode != 0 and "pg_dump" in postgres.stderr
