@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import base64
 import collections
+import http.client
 import json
 import re
 import subprocess
@@ -51,6 +52,25 @@ _WORD = re.compile(r"[A-Za-z0-9+/=_-]+")
 _PLAIN = re.compile(r"canary-[0-9a-f]{32}|Y2FuYXJ5LW[A-Za-z0-9+/]{42}")
 TARGET = "TrentService."
 STRONGROOM = str(Path(sys.executable).parent / "strongroom")
+
+
+def kms_post(
+    conn: http.client.HTTPConnection,
+    endpoint: Endpoint,
+    operation: str,
+    body: dict[str, Any],
+    creds: tuple[str, str],
+) -> tuple[int, str, dict[str, Any]]:
+    """One SigV4-signed KMS call on a kept-alive connection: (status, request id, JSON)."""
+    data = json.dumps(body).encode()
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": TARGET + operation}
+    request = AWSRequest("POST", f"{endpoint.url}/", headers, data)
+    SigV4Auth(Credentials(*creds), "kms", REGION).add_auth(request)
+    conn.request("POST", "/", body=data, headers=dict(request.headers.items()))
+    resp = conn.getresponse()
+    answer = resp.read()
+    parsed = json.loads(answer) if answer else {}
+    return resp.status, resp.getheader("x-amzn-RequestId", ""), parsed
 
 
 class Canaries:
@@ -108,30 +128,18 @@ class Run:
 
     def worker(self, numbers: range, deadline: float) -> None:
         conn = http_connection(self.endpoint)
-        url = f"{self.endpoint.url}/"
         for n in numbers:
             if time.monotonic() > deadline:
                 break
-            operation, body, (akid, secret) = self.call(n)
-            data = json.dumps(body).encode()
-            headers = {
-                "Content-Type": "application/x-amz-json-1.1",
-                "X-Amz-Target": TARGET + operation,
-            }
-            request = AWSRequest("POST", url, headers, data)
-            SigV4Auth(Credentials(akid, secret), "kms", REGION).add_auth(request)
-            conn.request("POST", "/", body=data, headers=dict(request.headers.items()))
-            resp = conn.getresponse()
-            answer = resp.read()
-            rid = resp.getheader("x-amzn-RequestId", "")
-            parsed = json.loads(answer) if answer else {}
+            operation, body, creds = self.call(n)
+            status, rid, parsed = kms_post(conn, self.endpoint, operation, body, creds)
             if operation == "GenerateDataKey" and "Plaintext" in parsed:
                 self.canaries.secret(base64.b64decode(parsed["Plaintext"]))
             with self.lock:
                 self.request_ids.append(rid)
-                self.statuses[f"{operation} {resp.status} {parsed.get('__type', '')}"] += 1
-                if resp.status >= 500 or not rid:
-                    self.errors.append(f"call {n}: {resp.status} {answer[:200]!r}")
+                self.statuses[f"{operation} {status} {parsed.get('__type', '')}"] += 1
+                if status >= 500 or not rid:
+                    self.errors.append(f"call {n}: {status} {str(parsed)[:200]}")
                 if "message" in parsed:
                     self.messages.append(str(parsed["message"]))
         conn.close()
