@@ -35,6 +35,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -185,13 +186,31 @@ def _trail(data_dir: Path, since: float) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
+def load_arguments(doc: str, requests: int, most: int, seconds: float) -> argparse.Namespace:
+    """The options of a bounded load against a fresh serve: --requests (at most ``most``),
+    --seconds, --threads (client threads) and --workers (serve's)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--requests", type=_count(most), default=requests, help=f"1..{most}")
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--threads", type=_count(64), default=8, help="client threads, 1..64")
+    parser.add_argument("--workers", type=_count(8), default=2, help="serve --workers, 1..8")
+    return parser.parse_args()
+
+
+def _count(most: int) -> Callable[[str], int]:
+    """An argparse type: an integer within 1..``most``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if not 1 <= value <= most:
+            raise argparse.ArgumentTypeError(f"{value} is not within 1..{most}")
+        return value
+
+    return parse
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=100_000, choices=range(10, 1_000_001))
-    parser.add_argument("--seconds", type=float, default=900.0)
-    parser.add_argument("--threads", type=int, default=8, choices=range(1, 65))
-    parser.add_argument("--workers", type=int, default=2, choices=range(1, 9))
-    args = parser.parse_args()
+    args = load_arguments(__doc__ or "", 100_000, 1_000_000, 900.0)
     with tempfile.TemporaryDirectory(prefix="strongroom-audit-") as tmp:
         log = Path(tmp) / "serve.log"
         with serve(log, workers=args.workers) as endpoint:

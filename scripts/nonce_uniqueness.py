@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from audit_completeness import kms_post
+from audit_completeness import kms_post, load_arguments
 from fuzz_serve import Endpoint, http_connection, serve
 
 from strongroom.kms.domain.ciphertext import parse_blob
@@ -101,12 +101,7 @@ def _run(endpoint: Endpoint, args: argparse.Namespace, tally: Tally) -> tuple[fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=1_000_000, choices=range(1, 5_000_001))
-    parser.add_argument("--seconds", type=float, default=1200.0)
-    parser.add_argument("--threads", type=int, default=8, choices=range(1, 65))
-    parser.add_argument("--workers", type=int, default=2, choices=range(1, 9))
-    args = parser.parse_args()
+    args = load_arguments(__doc__ or "", 1_000_000, 5_000_000, 1200.0)
     tally = Tally()
     with (
         tempfile.TemporaryDirectory(prefix="strongroom-nonce-") as tmp,

@@ -58,7 +58,6 @@ _FILES = (
     "tls-self-signed.crt",
     "tls-self-signed.key",
 )
-_DATABASES = ("strongroom.db", "audit.db")
 #: what a node directory holds that is not state (its log, its PID)
 _NODE_SKIP = frozenset({"node.log", "node.pid"})
 _NODE_ATTEMPTS = 20
