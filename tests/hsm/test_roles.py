@@ -151,18 +151,36 @@ def test_zeroize_refused_for_non_admins(roles_node: tuple[NodeProc, int], role: 
 
 
 def test_zeroize_by_admin_destroys_node(node_factory: Any) -> None:
+    """Reliability figure S8: after zeroisation no key object, key file or usable old key is
+    left; old ciphertexts decrypt under nothing, even for a user of the same name."""
     node: NodeProc = node_factory()
-    activate(node)
+    activate(node, {"alice": "alice-pass"})
     with node.client() as c:
+        c.login("alice", "alice-pass")
+        ref = c.generate_aes_key("before-zeroize").ref
+        ciphertext = c.encrypt(ref, b"secret", b"aad")
+        c.logout()
         c.login("admin", ADMIN_PW, "admin")
         c.zeroize()
     assert node.proc is not None
     assert node.proc.wait(10) == 0
     assert not (node.data_dir / "node.key").exists()
     assert not (node.data_dir / "store").exists()
+    assert not list(node.data_dir.rglob("*.sealed"))  # no sealed key object anywhere
     node.start()
     with node.client() as c:
         assert c.hsm_info()["activated"] is False
+    activate(node, {"alice": "alice-pass"})  # a fresh HSM: the same names, nothing of before
+    with node.client() as c:
+        c.login("alice", "alice-pass")
+        assert c.find_keys({"label": "before-zeroize"}) == []
+        assert c.find_keys() == []
+        fresh = c.generate_aes_key("after").ref
+        assert fresh != ref
+        for key, expected in ((ref, ErrorCode.KEY_NOT_FOUND), (fresh, ErrorCode.CRYPTO_FAILED)):
+            with pytest.raises(HsmClientError) as exc:
+                c.decrypt(key, ciphertext, b"aad")
+            assert exc.value.code is expected, (key, exc.value.code)
 
 
 def test_unactivated_admin_cells(node_factory: Any) -> None:
