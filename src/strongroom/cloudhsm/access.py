@@ -84,10 +84,7 @@ def tag_context(
     try:
         if resource_id.startswith("cluster-"):
             found = control.cluster(resource_id)
-            mine = found is not None and (found.account_id, found.region) == (
-                ctx.account_id,
-                ctx.region,
-            )
+            mine = found is not None and found.belongs_to(ctx.account_id, ctx.region)
             tags = found.tags if found is not None and mine else {}
         elif resource_id.startswith("backup-"):
             tags = backup_of(control, ctx, resource_id).tags

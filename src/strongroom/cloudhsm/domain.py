@@ -192,6 +192,10 @@ class Cluster:
     def arn(self) -> str:
         return f"arn:aws:cloudhsm:{self.region}:{self.account_id}:cluster/{self.cluster_id}"
 
+    def belongs_to(self, account_id: str, region: str) -> bool:
+        """Whether a caller of ``account_id`` in ``region`` sees it (clusters are regional)."""
+        return self.account_id == account_id and self.region == region
+
     def document(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

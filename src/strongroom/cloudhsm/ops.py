@@ -33,13 +33,13 @@ Handler = Callable[[ClusterControl, CallerContext, dict[str, Any]], dict[str, An
 def _cluster(control: ClusterControl, ctx: CallerContext, cluster_id: str) -> Cluster:
     """The caller's cluster in the request's region (clusters are regional resources)."""
     found = control.cluster(cluster_id)
-    if found is None or not _owned_here(found, ctx) or found.state == d.DELETED:
+    if (
+        found is None
+        or not found.belongs_to(ctx.account_id, ctx.region)
+        or found.state == d.DELETED
+    ):
         raise not_found(f"Cluster {cluster_id} not found")
     return found
-
-
-def _owned_here(cluster: Cluster, ctx: CallerContext) -> bool:
-    return cluster.account_id == ctx.account_id and cluster.region == ctx.region
 
 
 def _retention(policy: dict[str, Any] | None, default: int) -> int:
@@ -119,7 +119,7 @@ def describe_clusters(control: ClusterControl, ctx: CallerContext, req: dict[str
     if unknown:
         raise bad_request(f"Unknown filter {unknown[0]}")
     start = d.page_start(req.get("NextToken"))
-    mine = [c for c in control.clusters(ctx.account_id) if _owned_here(c, ctx)]
+    mine = [c for c in control.clusters(ctx.account_id) if c.belongs_to(ctx.account_id, ctx.region)]
     found = [c for c in mine if _matches(c, filters)]
     if "states" not in filters:
         found = [c for c in found if c.state != d.DELETED]

@@ -64,10 +64,9 @@ def hash_algorithm(name: str) -> hashes.HashAlgorithm:
         raise CryptoFailure(f"unsupported hash function {name!r}") from None
 
 
-def random_bytes(length: int) -> bytes:
-    """``length`` bytes from the operating system's CSPRNG, continuously tested
-    (:mod:`strongroom.crypto.rng`)."""
-    return rng.random_bytes(length)
+#: ``random_bytes(length)``: ``length`` bytes from the operating system's CSPRNG, continuously
+#: tested (:mod:`strongroom.crypto.rng`)
+random_bytes = rng.random_bytes
 
 
 def _check_aes_key(key: bytes) -> None:

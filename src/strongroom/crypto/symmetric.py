@@ -37,10 +37,10 @@ class CryptoError(Exception):
     """Authentication failed or the input is not a well-formed ciphertext."""
 
 
-def random_bytes(count: int) -> bytes:
-    """``count`` bytes from the operating system's CSPRNG, continuously tested
-    (:mod:`strongroom.crypto.rng`)."""
-    return rng.random_bytes(count)
+#: ``random_bytes(count)``: ``count`` bytes from the operating system's CSPRNG, continuously
+#: tested (:mod:`strongroom.crypto.rng`; the same function, not a wrapper: it is on every
+#: Encrypt's path twice)
+random_bytes = rng.random_bytes
 
 
 def derive_message_key(material: bytes, salt: bytes) -> bytes:

@@ -57,7 +57,7 @@ def check_cluster_for_keys(kms: Kms, ctx: RequestContext, cluster_id: str) -> No
     cluster = control.cluster(cluster_id)
     if (
         cluster is None
-        or (cluster.account_id, cluster.region) != (ctx.account_id, ctx.region)
+        or not cluster.belongs_to(ctx.account_id, ctx.region)
         or cluster.state == hsmd.DELETED
     ):
         raise AwsError("CloudHsmClusterNotFoundException", f"Cluster {cluster_id} not found")
