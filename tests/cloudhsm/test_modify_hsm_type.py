@@ -20,6 +20,7 @@ from tests.cloudhsm.conftest import (
     wait_for,
 )
 from tests.conftest import Server
+from tests.monitoring.conftest import scrape
 
 ALICE = {"CLOUDHSM_ROLE": "crypto-user", "CLOUDHSM_PIN": "alice:alice-pass"}
 DAY = 86400.0
@@ -29,6 +30,13 @@ def refused(call: Any, **kwargs: Any) -> str:
     with pytest.raises(ClientError) as exc:
         call(**kwargs)
     return str(exc.value.response["Error"]["Code"])
+
+
+def users_max(cluster: dict[str, Any]) -> set[float]:
+    """HsmUsersMax of each HSM's node: the user limit of the type it was started as."""
+    return {
+        scrape(f"http://{h['EniIp']}:2224/metrics")["HsmUsersMax"][0][1] for h in cluster["Hsms"]
+    }
 
 
 def alice_on(server: Server, ip: str, anchor: Path, *args: str) -> list[dict[str, Any]]:
@@ -72,6 +80,7 @@ def test_hsm_type_change_and_rollback(hsm: Any, hsm_server: Server, tmp_path: Pa
     activate(hsm_server, cid, anchor, {"alice": "alice-pass", "kmsuser": "kmsuser-pass-1"})
     cluster = wait_cluster(hsm, cid, "ACTIVE", 2)
     assert "HsmTypeRollbackExpiration" not in cluster
+    assert users_max(cluster) == {250.0}  # the nodes run as hsm1.medium HSMs
     rc, made, err = hsm_cli(hsm_server, cid, anchor, "key", "generate-symmetric", "aes",
                             "--label", "k1", "--key-length-bytes", "32", env=ALICE)  # fmt: skip
     assert rc == 0, (made, err)
@@ -96,6 +105,7 @@ def test_hsm_type_change_and_rollback(hsm: Any, hsm_server: Server, tmp_path: Pa
     )
     after = migrated(hsm, cid, "MODIFY_IN_PROGRESS", "hsm2m.medium", set(before))
     assert sorted(h["AvailabilityZone"] for h in after["Hsms"]) == sorted(before.values())
+    assert users_max(after) == {1024.0}
     assert after["HsmTypeRollbackExpiration"] == out["HsmTypeRollbackExpiration"]
     assert len(hsm.describe_backups(Filters={"clusterIds": [cid]})["Backups"]) > backups
     for h in after["Hsms"]:  # users and keys were cloned onto every new HSM
@@ -114,6 +124,7 @@ def test_hsm_type_change_and_rollback(hsm: Any, hsm_server: Server, tmp_path: Pa
     back = migrated(hsm, cid, "ROLLBACK_IN_PROGRESS", "hsm1.medium",
                     {h["HsmId"] for h in after["Hsms"]})  # fmt: skip
     assert "HsmTypeRollbackExpiration" not in back
+    assert users_max(back) == {250.0}
     assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after"
     # migrate again; past the expiration there is no way back
     hsm.modify_cluster(ClusterId=cid, HsmType="hsm2m.medium")

@@ -141,7 +141,9 @@ class ClusterControl:
             return
         for hsm in self.hsms():
             if hsm.state in (d.ACTIVE, d.CREATE_IN_PROGRESS) and not self.supervisor.alive(hsm.pid):
-                hsm.pid = self.supervisor.start(hsm.hsm_id, hsm.az, hsm.eni_ip, hsm.port)
+                hsm.pid = self.supervisor.start(
+                    hsm.hsm_id, hsm.az, hsm.eni_ip, hsm.port, hsm.hsm_type
+                )
                 self.save_hsm(hsm)
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="cloudhsm-control", daemon=True)
@@ -210,7 +212,7 @@ class ClusterControl:
 
     def _bring_up(self, cluster: Cluster, hsm: Hsm) -> None:
         if not self.supervisor.alive(hsm.pid):
-            hsm.pid = self.supervisor.start(hsm.hsm_id, hsm.az, hsm.eni_ip, hsm.port)
+            hsm.pid = self.supervisor.start(hsm.hsm_id, hsm.az, hsm.eni_ip, hsm.port, hsm.hsm_type)
             self.save_hsm(hsm)
             return
         if not self.supervisor.listening(hsm.eni_ip, hsm.port):

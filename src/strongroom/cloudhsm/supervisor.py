@@ -59,8 +59,9 @@ class NodeSupervisor:
                 return ip
         raise RuntimeError(f"no free address in {network}")
 
-    def start(self, hsm_id: str, az: str, ip: str, port: int) -> int:
-        """Start (or restart) the node of ``hsm_id``; returns its PID."""
+    def start(self, hsm_id: str, az: str, ip: str, port: int, hsm_type: str) -> int:
+        """Start (or restart) the node of ``hsm_id``, an HSM of ``hsm_type``; returns its
+        PID."""
         directory = self.data_dir(hsm_id)
         directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         args = [
@@ -78,6 +79,8 @@ class NodeSupervisor:
             az,
             "--hsm-id",
             hsm_id,
+            "--hsm-type",
+            hsm_type,
             "--metrics-port",  # GET /metrics (docs/monitoring.md)
             str(port + 1),
             *shlex.split(os.environ.get(NODE_ARGS_ENV, "")),

@@ -12,6 +12,7 @@ import click
 
 from strongroom.crypto.self_test import SelfTestFailure, run_self_tests
 from strongroom.hsm.audit import AuditCorrupt
+from strongroom.hsm.hsm_types import DEFAULT_HSM_TYPE, HSM_TYPES
 from strongroom.hsm.node import Node, NodeConfig
 from strongroom.hsm.operations import build_registry
 from strongroom.hsm.server import NodeServer
@@ -49,6 +50,13 @@ def _run(server: NodeServer) -> None:
 @click.option("--argon2-time-cost", type=int, default=2, show_default=True)
 @click.option("--argon2-memory-kib", type=int, default=19456, show_default=True)
 @click.option("--argon2-parallelism", type=int, default=1, show_default=True)
+@click.option(
+    "--hsm-type",
+    type=click.Choice(sorted(HSM_TYPES)),
+    default=DEFAULT_HSM_TYPE,
+    show_default=True,
+    help="The CloudHSM HSM type: how many users and keys the node holds at most.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option(
     "--metrics-port", type=int, default=0, help="Serve GET /metrics on HOST:PORT (0: off)."
@@ -63,6 +71,7 @@ def hsm_node(
     argon2_time_cost: int,
     argon2_memory_kib: int,
     argon2_parallelism: int,
+    hsm_type: str,
     log_level: str,
     metrics_port: int,
 ) -> None:
@@ -80,7 +89,7 @@ def hsm_node(
         sys.exit(EXIT_SELF_TEST)
     data_dir.mkdir(parents=True, exist_ok=True)
     params = Argon2Params(argon2_time_cost, argon2_memory_kib, argon2_parallelism)
-    config = NodeConfig(data_dir, az, hsm_id, session_timeout, params)
+    config = NodeConfig(data_dir, az, hsm_id, session_timeout, params, hsm_type)
     try:
         node = Node(config, build_registry())
     except (StoreTampered, AuditCorrupt) as exc:

@@ -27,6 +27,7 @@ from strongroom.crypto.hsm_symmetric import AesGcmKey, CryptoFailure, random_byt
 from strongroom.crypto.x509 import encrypted_private_pem, generate_node_key, self_signed_certificate
 from strongroom.hsm.audit import AuditLog, AuditRecord
 from strongroom.hsm.errors import ErrorCode, HsmError
+from strongroom.hsm.hsm_types import DEFAULT_HSM_TYPE, HSM_TYPES, HsmTypeLimits
 from strongroom.hsm.objects import KeyObject, KeyTable
 from strongroom.hsm.protocol import PROTOCOL_VERSION, RequestIn
 from strongroom.hsm.registry import Ctx, OpSpec, Registry
@@ -59,6 +60,8 @@ class NodeConfig:
     hsm_id: str | None = None
     session_timeout: float = 600.0
     argon2: Argon2Params = field(default_factory=Argon2Params)
+    #: a key of :data:`~strongroom.hsm.hsm_types.HSM_TYPES`: what the node holds at most
+    hsm_type: str = DEFAULT_HSM_TYPE
 
 
 def _new_hsm_id() -> str:
@@ -81,6 +84,7 @@ class Node:
 
     def __init__(self, config: NodeConfig, registry: Registry, clock: Clock | None = None) -> None:
         self.config = config
+        self.limits: HsmTypeLimits = HSM_TYPES[config.hsm_type]
         self.clock: Clock = clock or SystemClock()
         self.registry = registry
         self.passwords = Passwords(config.argon2)

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["new_key", "register"]
 
-MAX_KEYS = 16666
+_ASYMMETRIC = frozenset({"private-key", "public-key"})
 MAX_GENERIC_SECRET = 800
 _KEY_LOG = "MGMT_KEY_DETAILS_LOG (1)"
 
@@ -41,6 +41,20 @@ def _share_list(node: Node, ctx: Ctx, names: list[str]) -> list[str]:
     return out
 
 
+def _check_limits(node: Node, key_class: str, count: int = 1) -> None:
+    """Room for ``count`` more keys of ``key_class`` on this type of HSM (hsm_types.py)."""
+    limits, kind = node.limits, node.config.hsm_type
+    if len(node.keys) + count > limits.keys:
+        raise HsmError(ErrorCode.LIMIT_EXCEEDED, f"at most {limits.keys} keys on an {kind} HSM")
+    if key_class in _ASYMMETRIC:
+        held = sum(1 for key in node.keys.all() if key.key_class in _ASYMMETRIC)
+        if held + count > limits.asymmetric_keys:
+            raise HsmError(
+                ErrorCode.LIMIT_EXCEEDED,
+                f"at most {limits.asymmetric_keys} asymmetric keys on an {kind} HSM",
+            )
+
+
 def new_key(
     node: Node,
     ctx: Ctx,
@@ -52,8 +66,7 @@ def new_key(
     local: bool = True,
 ) -> KeyObject:
     """Create (and seal, for token keys) a key owned by the caller."""
-    if len(node.keys) >= MAX_KEYS:
-        raise HsmError(ErrorCode.LIMIT_EXCEEDED, f"at most {MAX_KEYS} keys per HSM")
+    _check_limits(node, kind[0])
     assert ctx.session is not None
     key = KeyObject(
         ref=node.keys.next_ref(),
@@ -130,6 +143,7 @@ async def generate_pair(node: Node, ctx: Ctx, args: GeneratePairArgs) -> dict[st
         "private-key", kt, _requested(args.private_attributes, args.private_label, args.session)
     )
     _share_list(node, ctx, args.share)
+    _check_limits(node, "private-key", 2)  # both halves, before either is made
     pair = await node.offload(_make_pair, args)
     facts = {k: v for k, v in pair.info.items() if k != "key-type"}
     pub = new_key(node, ctx, ("public-key", kt), pub_attrs, facts, pair.public_der, args.share)

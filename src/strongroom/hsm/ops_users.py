@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-MAX_USERS = 1024
 _LOGIN_ROLES = {
     "admin": Role.ADMIN,
     "crypto-user": Role.CRYPTO_USER,
@@ -128,8 +127,11 @@ async def user_create(node: Node, ctx: Ctx, args: UserCreateArgs) -> dict[str, A
     if node.users.get(name) is not None:
         raise HsmError(ErrorCode.USER_EXISTS, "a user with that name exists")
     password_hash = await node.offload(node.passwords.hash, args.password)
-    if len(node.users.records()) >= MAX_USERS:
-        raise HsmError(ErrorCode.LIMIT_EXCEEDED, f"at most {MAX_USERS} users")
+    if len(node.users.records()) >= node.limits.users:
+        raise HsmError(
+            ErrorCode.LIMIT_EXCEEDED,
+            f"at most {node.limits.users} users on an {node.config.hsm_type} HSM",
+        )
     node.users.add(name, role, password_hash)
     node.persist()
     return {"username": name, "role": str(role)}

@@ -9,7 +9,8 @@ meanings are CloudWatch's (namespace ``AWS/CloudHSM``, cloudhsm.md §5.2); the o
   not; see :mod:`strongroom.monitoring.hsm_health`);
 * ``HsmKeysSessionOccupied`` / ``HsmKeysTokenOccupied``: session keys / token keys held;
 * ``HsmSessionCount``: open connections to the node;
-* ``HsmUsersAvailable`` / ``HsmUsersMax``: users that can still be created / the user limit;
+* ``HsmUsersAvailable`` / ``HsmUsersMax``: users that can still be created / the user limit of
+  the node's HSM type (:mod:`strongroom.hsm.hsm_types`);
 * ``InterfaceEth2OctetsInput`` / ``InterfaceEth2OctetsOutput``: bytes received / sent on the
   node's port since the node started (cumulative, as CloudWatch reports them).
 """
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["render_node_metrics", "start_metrics_listener"]
 
-USERS_MAX = 1024  # strongroom.hsm.ops_users.MAX_USERS (CloudHSM's 2023 limit)
 _CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _HELP = {
     "HsmUnhealthy": "1 if the HSM is not performing properly (0 while this node answers)",
@@ -49,8 +49,8 @@ def _values(server: NodeServer) -> dict[str, float]:
         "HsmKeysSessionOccupied": session_keys,
         "HsmKeysTokenOccupied": len(keys) - session_keys,
         "HsmSessionCount": len(server.connections),
-        "HsmUsersAvailable": max(0, USERS_MAX - users),
-        "HsmUsersMax": USERS_MAX,
+        "HsmUsersAvailable": max(0, node.limits.users - users),
+        "HsmUsersMax": node.limits.users,
         "InterfaceEth2OctetsInput": server.octets_in,
         "InterfaceEth2OctetsOutput": server.octets_out,
     }
