@@ -240,9 +240,9 @@ def test_create_alias_unknown_target(kms: Any) -> None:
 def test_alias_cannot_target_an_alias(kms: Any, key_id: str) -> None:
     name = unique_alias()
     kms.create_alias(AliasName=name, TargetKeyId=key_id)
-    for target in (name, alias_arn(name)):
+    for target, expected in ((name, "NotFoundException"), (alias_arn(name), "InvalidArnException")):
         code, _ = fails(partial(kms.create_alias, AliasName=unique_alias(), TargetKeyId=target))
-        assert code == "NotFoundException"
+        assert code == expected
 
 
 def test_alias_on_key_pending_deletion_is_refused(kms: Any, key_id: str) -> None:

@@ -101,6 +101,7 @@ def test_blob_header_round_trip() -> None:
     [
         ("not-a-key", True, "NotFoundException"),
         ("alias/x", False, "NotFoundException"),
+        ("arn:aws:kms:us-east-1:111122223333:alias/x", False, "InvalidArnException"),
         (
             "arn:aws:kms:us-east-1:1111:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             True,

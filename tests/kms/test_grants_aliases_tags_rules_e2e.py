@@ -158,6 +158,28 @@ def test_grant_name_idempotency_among_many_grants_of_one_grantee(env: Env) -> No
     assert [g["Name"] for g in listed] == [f"late-{attempt}"]
 
 
+def test_create_grant_with_an_alias_arn_is_invalid_arn(env: Env) -> None:
+    """CreateGrant takes a key id or key ARN; with an alias ARN AWS answers InvalidArnException
+    "Key Aliases are not supported for this operation." (quoted in the errors of services that
+    call CreateGrant for a user, e.g. Lambda). An alias name is NotFoundException."""
+    kms = env.admin
+    kid = env.key()["KeyId"]
+    alias = unique_alias()
+    kms.create_alias(AliasName=alias, TargetKeyId=kid)
+    arn = kms.list_aliases(KeyId=kid)["Aliases"][0]["AliasArn"]
+    grant = partial(kms.create_grant, GranteePrincipal=ROOT, Operations=["Encrypt"])
+    with pytest.raises(ClientError) as excinfo:
+        grant(KeyId=arn)
+    error = excinfo.value.response["Error"]
+    assert (error["Code"], error["Message"]) == (
+        "InvalidArnException",
+        "Key Aliases are not supported for this operation.",
+    )
+    assert refused(lambda: grant(KeyId=alias)) == (400, "NotFoundException")
+    assert refused(lambda: kms.list_grants(KeyId=arn)) == (400, "InvalidArnException")
+    assert kms.list_grants(KeyId=kid)["Grants"] == []  # nothing was made
+
+
 # -- UpdateAlias -------------------------------------------------------------------------------
 
 

@@ -123,6 +123,11 @@ def test_key_id_forms_each_operation_accepts(kms: Any, operation: str, form: str
     call = FORM_CALLS[operation]
     if form.startswith("key") or operation in ALIAS_FORMS_ACCEPTED:
         call(kms, identifier)
+    elif form == "alias ARN":
+        assert fails(lambda: call(kms, identifier)) == (
+            "InvalidArnException",
+            "Key Aliases are not supported for this operation.",
+        )
     else:
         code, message = fails(lambda: call(kms, identifier))
         assert code == "NotFoundException"

@@ -29,11 +29,17 @@ def alias_arn(region: str, account_id: str, alias_name: str) -> str:
     return f"arn:aws:kms:{region}:{account_id}:{alias_name}"
 
 
+ALIASES_NOT_SUPPORTED = "Key Aliases are not supported for this operation."
+
+
 def parse_key_ref(value: str, account_id: str, region: str, *, allow_alias: bool) -> KeyRef:
     """Parse a KeyId as given by a caller of ``account_id`` in ``region``.
 
-    Raises NotFoundException for an id that cannot name a key (or an alias where this parameter
-    takes none) and InvalidArnException for a malformed ARN, as AWS KMS does.
+    Raises NotFoundException for an id that cannot name a key (or an alias name where this
+    parameter takes none) and InvalidArnException for a malformed ARN, or an alias ARN where
+    this parameter takes no alias, as AWS KMS does (its message for CreateGrant with an alias
+    ARN, as services that call it on a user's behalf quote it: "Key Aliases are not supported
+    for this operation.").
     """
     if value.startswith("arn:"):
         return _parse_arn(value, region, allow_alias=allow_alias)
@@ -60,7 +66,7 @@ def _parse_arn(value: str, region: str, *, allow_alias: bool) -> KeyRef:
         return KeyRef(account, region, key_id=key_id)
     if resource.startswith("alias/"):
         if not allow_alias:
-            raise AwsError("NotFoundException", f"Invalid keyId {value}")
+            raise AwsError("InvalidArnException", ALIASES_NOT_SUPPORTED)
         if arn_region != region:
             raise AwsError("NotFoundException", f"Alias {value} is not found.")
         return KeyRef(account, region, alias_name=resource)
