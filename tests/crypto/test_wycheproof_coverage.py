@@ -1,4 +1,4 @@
-"""Reliability figure C1: every Wycheproof file of ``shared/vectors/wycheproof``, case by case.
+"""Reliability figure C1: every Wycheproof file of ``tests/vectors/wycheproof``, case by case.
 
 Every file in the directory is either run here (:data:`RUNNERS`) or listed in
 :data:`NOT_APPLICABLE` with the reason, and the reason is checked against the code;
@@ -94,9 +94,8 @@ from strongroom.kms.ops.asymmetric import oaep_decrypt_or_fail, verify_signature
 from strongroom.kms.ops.keypairs import derive_or_fail
 from strongroom.kms.ops.mac import compute_mac
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "wycheproof"
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "wycheproof"  # tests/vectors
 
-pytestmark = pytest.mark.skipif(not VECTORS.is_dir(), reason=f"no Wycheproof vectors in {VECTORS}")
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"

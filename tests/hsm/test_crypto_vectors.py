@@ -18,11 +18,7 @@ from strongroom.crypto.hsm_symmetric import (
     hmac_verify,
 )
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "wycheproof"
-if not VECTORS.exists():
-    VECTORS = Path("/work/shared/vectors/wycheproof")
-
-pytestmark = pytest.mark.skipif(not VECTORS.exists(), reason="shared vectors not present")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "wycheproof"  # tests/vectors
 
 
 def _tests(name: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:

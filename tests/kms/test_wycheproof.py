@@ -23,9 +23,7 @@ from strongroom.errors import AwsError
 from strongroom.kms.ops.asymmetric import oaep_decrypt_or_fail, verify_signature
 from strongroom.kms.ops.keypairs import derive_or_fail
 
-VECTORS = Path(__file__).resolve().parents[3] / "shared" / "vectors" / "wycheproof"
-if not VECTORS.is_dir():
-    VECTORS = Path("/work/shared/vectors/wycheproof")
+VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "wycheproof"  # tests/vectors
 
 _SIGNING = {
     "ecdsa_secp256r1_sha256_test.json": "ECDSA_SHA_256",
