@@ -44,7 +44,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -390,9 +390,15 @@ def verify(run: Run, kms: Any, cycle: int, since: float) -> None:
 
 
 def load_and_kill(
-    run: Run, proc: subprocess.Popen[bytes], port: int, account: str, cycle: int
+    run: Run,
+    proc: subprocess.Popen[bytes],
+    port: int,
+    account: str,
+    cycle: int,
+    before_kill: Callable[[], None] | None = None,
 ) -> None:
-    """The clients' calls, cut off by a SIGKILL of serve's process group at a random time."""
+    """The clients' calls, cut off by a SIGKILL of serve's process group at a random time
+    (``before_kill`` runs just before it: the power-loss harness cuts power there)."""
     stop = threading.Event()
     threads = [
         threading.Thread(
@@ -411,6 +417,8 @@ def load_and_kill(
     for thread in threads:
         thread.start()
     time.sleep(run.rng.uniform(0.3, 2.5))
+    if before_kill is not None:
+        before_kill()
     kill_group(proc)
     stop.set()
     for thread in threads:
