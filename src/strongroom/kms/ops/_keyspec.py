@@ -50,13 +50,15 @@ def check_offered(field: str, spec: str) -> None:
 
 
 def check_origin(req: c.Request, spec: str) -> str:
-    """The Origin of a CreateKey request (AWS_KMS or EXTERNAL)."""
+    """The Origin of a CreateKey request (AWS_KMS or EXTERNAL; AWS_CLOUDHSM keys are made by
+    :func:`~strongroom.kms.ops.custom_key_stores.create_cloudhsm_key` before this is asked).
+    EXTERNAL_KEY_STORE is refused: Strongroom has no external key store proxy. Importing
+    ML-DSA or ML-KEM private keys is not offered either (the reference names no import format
+    for them)."""
     origin = str(req.get("Origin", "AWS_KMS"))
     if origin not in _ORIGINS:
-        # TODO(issue 6): AWS_CLOUDHSM and EXTERNAL_KEY_STORE origins.
-        raise AwsError("UnsupportedOperationException", f"Origin {origin} is not supported yet")
+        raise AwsError("UnsupportedOperationException", f"Origin {origin} is not supported")
     if origin == "EXTERNAL" and SPECS[spec].family in ("mldsa", "mlkem"):
-        # TODO(issue 4): importing ML-DSA and ML-KEM private keys.
         raise AwsError(
             "UnsupportedOperationException",
             f"Importing key material into {spec} keys is not supported.",
