@@ -411,7 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("BACKING and MOUNTPOINT are required")
     if not 1 <= args.max_dirty_mib <= 16384:
         parser.error("--max-dirty-mib 1..16384")
-    import mfusepy  # type: ignore[import-untyped]
+    import mfusepy
 
     class Operations(LazyFS, mfusepy.Operations):  # type: ignore[misc]
         pass

@@ -71,7 +71,7 @@ def fuse_problem() -> str | None:
     if shutil.which("fusermount3") is None:
         return "no fusermount3 (Debian's fuse3 package)"
     try:
-        import mfusepy  # type: ignore[import-untyped]  # noqa: F401
+        import mfusepy  # noqa: F401
     except (ImportError, OSError, AttributeError) as exc:  # mfusepy loads libfuse on import
         return f"mfusepy unusable (pip install -e '.[faults]', libfuse3): {exc}"
     return None
