@@ -24,7 +24,10 @@ call's trail record, ``strongroom audit verify``; and, read from the store's fil
 serve, every acknowledged key. After a failed check the run goes on with a new data
 directory and ledger (a new machine), so that each cut is judged on its own.
 
-``STRONGROOM_TESTING_SQLITE_SYNCHRONOUS`` carries ``--synchronous`` to serve (testing only).
+``--metadata`` is lazyfs's: ``dirsync`` (default) makes a new name durable only with an fsync
+of its directory, as POSIX promises; ``fsync`` lets any fsync commit the names made before it,
+as ext4's and XFS's journals do. ``STRONGROOM_TESTING_SQLITE_SYNCHRONOUS`` carries
+``--synchronous`` to serve (testing only).
 The workload uses the software key store (keys under the root key in the data directory):
 serve starts no HSM nodes unless a CloudHSM cluster is made, so the HSMs' sealed stores are
 not covered. Exit status 1 on any failure, each printed. Bounded by ``--cuts`` and
