@@ -7,10 +7,10 @@ as AAD, so a wrapped secret cannot be moved to another row unnoticed.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from strongroom.crypto import symmetric
+from strongroom.files import create_secret_once
 
 __all__ = ["RootKey", "load_or_create_root_key"]
 
@@ -38,12 +38,7 @@ def load_or_create_root_key(data_dir: Path) -> RootKey:
     """Load ``<data-dir>/root.key``, creating it (mode 0600) if absent."""
     path = data_dir / _FILE
     if not path.exists():
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, symmetric.random_bytes(_SIZE))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        create_secret_once(path, symmetric.random_bytes(_SIZE))
     data = path.read_bytes()
     if len(data) != _SIZE:
         raise RuntimeError(f"{path} is not a Strongroom root key (wrong size)")

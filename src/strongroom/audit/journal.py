@@ -113,22 +113,20 @@ class Journal:
         self._offset = at + len(frame)
 
     def _open(self) -> int:
-        """The current segment's file: the spare if there is one (its new name made durable
-        before anything is written to it), else a new file."""
-        with self._spare_lock:
-            try:
-                os.rename(self.data_dir / _SPARE, self.current)
-            except FileNotFoundError:
-                recycled = False
-            else:
-                recycled = True
+        """The current segment's file: the spare if there is one, else a new file. Either way
+        its name is made durable (the directory synced) before anything is written to it: an
+        ``O_DSYNC`` write makes the data durable, not the name of a file just created or
+        renamed, and without the name a power cut loses acknowledged records (POSIX promises
+        no more; ext4 and XFS happen to commit the name with the write, scripts/power_loss.py
+        ``--metadata dirsync`` found the loss in about one cut in five)."""
+        with self._spare_lock, contextlib.suppress(FileNotFoundError):
+            os.rename(self.data_dir / _SPARE, self.current)
         fd = os.open(self.current, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_DSYNC, 0o600)
-        if recycled:
-            try:
-                _sync_directory(self.data_dir)
-            except OSError:
-                os.close(fd)
-                raise
+        try:
+            _sync_directory(self.data_dir)
+        except OSError:
+            os.close(fd)
+            raise
         return fd
 
     def recycle(self, segment: Path) -> None:

@@ -8,7 +8,6 @@ trail without the private key, and is named in each digest by its SHA-256 finger
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -17,6 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
     Ed25519PublicKey,
 )
+
+from strongroom.files import create_secret_once
 
 __all__ = ["TrailSigner", "TrailVerifier", "load_or_create_signer"]
 
@@ -72,21 +73,9 @@ def load_or_create_signer(data_dir: Path) -> TrailSigner:
     several worker processes start at once (the first creator wins)."""
     path = data_dir / _FILE
     if not path.exists():
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            try:
-                os.write(
-                    fd,
-                    Ed25519PrivateKey.generate().private_bytes(
-                        _RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-                    ),
-                )
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        key = Ed25519PrivateKey.generate()
+        raw = key.private_bytes(_RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+        create_secret_once(path, raw)
     data = path.read_bytes()
     if len(data) != 32:
         raise RuntimeError(f"{path} is not a Strongroom audit signing key (wrong size)")
