@@ -46,6 +46,7 @@ import msgspec
 
 from strongroom.audit.events import Columns
 from strongroom.audit.store import ChainedEntry, TrailStore
+from strongroom.files import sync_directory
 
 __all__ = ["SPARE_BYTES", "Journal", "catch_up"]
 
@@ -123,7 +124,7 @@ class Journal:
             os.rename(self.data_dir / _SPARE, self.current)
         fd = os.open(self.current, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_DSYNC, 0o600)
         try:
-            _sync_directory(self.data_dir)
+            sync_directory(self.data_dir)
         except OSError:
             os.close(fd)
             raise
@@ -177,14 +178,6 @@ def _fill(path: Path, size: int) -> None:
         while at < size:
             at += os.pwrite(fd, _ZEROS[: size - at], at)
         os.fdatasync(fd)
-    finally:
-        os.close(fd)
-
-
-def _sync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
     finally:
         os.close(fd)
 
