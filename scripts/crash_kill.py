@@ -267,6 +267,7 @@ def check_key(client: Client, kms: Any, key_id: str, key: Key, cycle: int,
         key.policy_sid = cut[2]  # the cut-off put took effect
     elif key.policy_sid is not None and key.policy_sid not in sids:
         fail(f"key {key_id}: policy Sids {sorted(sids)}, expected {key.policy_sid}")
+        key.policy_sid = None  # reported once
     blobs = [b for b in key.blobs if b[2] == cycle]
     older = [b for b in key.blobs if b[2] != cycle]
     blobs += rng.sample(older, min(sample, len(older)))  # a key of the sample: older ones only
@@ -378,11 +379,15 @@ def verify(run: Run, kms: Any, cycle: int, since: float) -> None:
     totals = run.totals
     totals["unknown"] += check_unknown_keys(run.clients, kms, run.failures)
     check_aliases(run.clients, kms)
-    every = [(c, k, v) for c in run.clients for k, v in c.keys.items()]
+    every = [(c, k, v) for c in run.clients for k, v in c.keys.items() if v.state != "Lost"]
     recent = [e for e in every if e[2].touched == cycle]
     others = [e for e in every if e[2].touched != cycle]
     for client, key_id, key in recent + run.rng.sample(others, min(run.sample, len(others))):
-        totals["decrypted"] += check_key(client, kms, key_id, key, cycle, run.rng, 5)
+        try:
+            totals["decrypted"] += check_key(client, kms, key_id, key, cycle, run.rng, 5)
+        except ClientError as exc:  # an acknowledged key or ciphertext lost, say
+            client.failures.append(f"key {key_id}: {exc.response['Error']['Code']}: {exc}")
+            key.state = "Lost"  # never used or checked again
         totals["checked"] += 1
     for client in run.clients:
         client.cut_off = None
@@ -396,9 +401,11 @@ def load_and_kill(
     account: str,
     cycle: int,
     before_kill: Callable[[], None] | None = None,
+    kill_serve: bool = True,
 ) -> None:
     """The clients' calls, cut off by a SIGKILL of serve's process group at a random time
-    (``before_kill`` runs just before it: the power-loss harness cuts power there)."""
+    (``before_kill`` runs just before it: the power-loss harness cuts power there, the
+    PostgreSQL harness kills the postmaster; with ``kill_serve`` false serve lives on)."""
     stop = threading.Event()
     threads = [
         threading.Thread(
@@ -419,7 +426,8 @@ def load_and_kill(
     time.sleep(run.rng.uniform(0.3, 2.5))
     if before_kill is not None:
         before_kill()
-    kill_group(proc)
+    if kill_serve:
+        kill_group(proc)
     stop.set()
     for thread in threads:
         thread.join(timeout=60)
