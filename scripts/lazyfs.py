@@ -20,7 +20,7 @@ What is durable, i.e. in BACKING, and what a cut drops:
   syncs after each write; the kernel also sends an fsync after each such write. Nothing is
   ever written back on its own (a kernel would after ~30 s: this drops more). A page is the
   unit, so an fsync of one write makes other unsynced bytes of the same page durable too.
-* Metadata (create, mkdir, unlink, rmdir, rename) is done in BACKING at once and logged; an
+* Metadata (create, link, mkdir, unlink, rmdir, rename) is done in BACKING at once and logged; an
   unlinked or replaced entry is moved into ``BACKING/.lazyfs`` (hidden) so that it can be put
   back. The log is ordered, like a journalling file system's: ``fsyncdir`` of a directory
   makes durable every operation up to the last one that changed that directory, no later one.
@@ -28,7 +28,8 @@ What is durable, i.e. in BACKING, and what a cut drops:
   durable (POSIX: fsync the directory); ``--metadata fsync`` lets any file fsync commit every
   operation before it, as ext4's and XFS's journal commits do. Attribute changes (chmod,
   chown, utimens) are durable at once. rename's flags (RENAME_NOREPLACE, RENAME_EXCHANGE) are
-  not passed on by mfusepy; link, symlink, mknod and fallocate are not offered.
+  not passed on by mfusepy; symlink, mknod and fallocate are not offered. A hard link is a
+  new name like a create's (the root key is linked into place from a synced temporary file).
 * A cut drops every overlay and undoes every logged operation that is not durable, newest
   first, so that BACKING is exactly what was synced; from then on every operation fails with
   EIO (the machine is off) until the file system is unmounted.
@@ -352,6 +353,13 @@ class LazyFS:
     def mkdir(self, path: str, mode: int) -> int:
         os.mkdir(self._real(path), mode)
         self._log(Op("mkdir", path, (_parent(path),)))
+        return 0
+
+    @_alive
+    def link(self, target: str, source: str) -> int:
+        """``target``, a new name for the file ``source`` (mfusepy's order: ln source target)."""
+        os.link(self._real(source), self._real(target))
+        self._log(Op("link", target, (_parent(target),)))
         return 0
 
     @_alive

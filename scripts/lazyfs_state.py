@@ -113,7 +113,7 @@ class Overlay:
 class Op:
     """One logged metadata operation, with what it takes to undo it."""
 
-    kind: str  # create, mkdir, unlink, rmdir, rename
+    kind: str  # create, link, mkdir, unlink, rmdir, rename
     path: str
     dirs: tuple[str, ...]  # the directories it changed
     dest: str = ""
@@ -158,8 +158,10 @@ class MetadataLog:
             if os.path.isdir(trash):
                 shutil.rmtree(trash)
             else:
-                gone.append(os.lstat(trash).st_ino)
+                status = os.lstat(trash)
                 os.unlink(trash)
+                if status.st_nlink <= 1:  # its last name: the file is gone
+                    gone.append(status.st_ino)
         return gone
 
     def undo_all(self) -> list[str]:
@@ -174,7 +176,7 @@ class MetadataLog:
     def _undo(self, op: Op) -> None:
         real = os.path.join(self.root, op.path.lstrip("/"))
         trash = os.path.join(self.root, op.trash) if op.trash else ""
-        if op.kind == "create":
+        if op.kind in ("create", "link"):
             os.unlink(real)
         elif op.kind == "mkdir":
             shutil.rmtree(real)

@@ -119,6 +119,24 @@ def test_renames_and_unlinks_are_durable_once_their_directory_is_synced(
     assert not (backing / ".lazyfs").exists()  # nothing of lazyfs's own is left
 
 
+def test_a_hard_link_is_a_name_made_durable_by_its_directory(
+    fs: tuple[Path, Path, Path],
+) -> None:
+    """files.create_secret_once's pattern: a synced temporary file linked into place."""
+    backing, mount, control = fs
+    _write(mount / "tmp1", b"first", fsync=True)
+    _fsync_dir(mount)
+    os.link(mount / "tmp1", mount / "kept")
+    (mount / "tmp1").unlink()
+    _fsync_dir(mount)  # the link and the unlink are durable: the file lives on under its link
+    _write(mount / "tmp2", b"second", fsync=True)
+    os.link(mount / "tmp2", mount / "lost")  # not made durable
+    assert (mount / "lost").read_bytes() == b"second"
+    assert send(control, "cut")["undone_metadata_ops"] == ["create /tmp2", "link /lost"]
+    assert sorted(p.name for p in backing.iterdir()) == ["kept"]
+    assert (backing / "kept").read_bytes() == b"first"
+
+
 def test_sqlite_wal_with_shared_memory_works_on_the_mount(fs: tuple[Path, Path, Path]) -> None:
     """Two processes share the WAL index (-shm, mmap); a FULL commit survives a cut."""
     backing, mount, control = fs
