@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 from strongroom.audit.writer import CONFIG_ENV
+from strongroom.crypto import rng
 from strongroom.files import replace_text
 
 __all__ = ["WriterProcess"]
@@ -31,7 +31,7 @@ class WriterProcess:
 
     def __init__(self, data_dir: Path, database_url: str | None) -> None:
         self.data_dir = data_dir
-        self.socket = f"strongroom-trail-{os.getpid()}-{secrets.token_hex(8)}"
+        self.socket = f"strongroom-trail-{os.getpid()}-{rng.token_hex(8)}"
         self._env = {
             **os.environ,
             CONFIG_ENV: json.dumps(

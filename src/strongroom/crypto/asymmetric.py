@@ -12,6 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from strongroom.crypto import pairwise
 from strongroom.crypto.hsm_symmetric import CryptoFailure, hash_algorithm
 
 __all__ = [
@@ -77,18 +78,23 @@ def _pair(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> KeyPair:
     return KeyPair(der, pub.public_bytes(_DER, _SPKI), _public_info(pub))
 
 
+def _checked(key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey) -> KeyPair:
+    pairwise.check(key)  # PairwiseFailure (a CryptoFailure) instead of an inconsistent pair
+    return _pair(key)
+
+
 def generate_rsa(modulus_bits: int, public_exponent: int = 65537) -> KeyPair:
-    """RSA key pair; 2048–4096 bits in 256-bit steps, odd exponent ≥ 65537."""
+    """RSA key pair; 2048–4096 bits in 256-bit steps, odd exponent ≥ 65537; pairwise tested."""
     if modulus_bits < 2048 or modulus_bits > 4096 or modulus_bits % 256:
         raise CryptoFailure("RSA modulus size must be 2048-4096 bits in steps of 256")
     if public_exponent < 65537 or public_exponent % 2 == 0:
         raise CryptoFailure("RSA public exponent must be odd and at least 65537")
-    return _pair(rsa.generate_private_key(public_exponent, modulus_bits))
+    return _checked(rsa.generate_private_key(public_exponent, modulus_bits))
 
 
 def generate_ec(curve: str) -> KeyPair:
-    """EC key pair on P-256, P-384, P-521 or secp256k1."""
-    return _pair(ec.generate_private_key(CURVES[_curve_name(curve)]()))
+    """EC key pair on P-256, P-384, P-521 or secp256k1; pairwise tested."""
+    return _checked(ec.generate_private_key(CURVES[_curve_name(curve)]()))
 
 
 def _pss(hash_name: str) -> padding.PSS:

@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
+from strongroom.crypto import pairwise
 from strongroom.files import create_secret_once
 
 __all__ = ["TrailSigner", "TrailVerifier", "load_or_create_signer"]
@@ -74,6 +75,7 @@ def load_or_create_signer(data_dir: Path) -> TrailSigner:
     path = data_dir / _FILE
     if not path.exists():
         key = Ed25519PrivateKey.generate()
+        pairwise.check(key)
         raw = key.private_bytes(_RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption())
         create_secret_once(path, raw)
     data = path.read_bytes()

@@ -11,7 +11,6 @@ private key can read it.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -21,6 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from strongroom.crypto import rng
 
 __all__ = [
     "JoinEnvelope",
@@ -90,7 +91,7 @@ def seal_join(cluster_key_der: bytes, offer_public: bytes, payload: bytes) -> Jo
         shared = mine.exchange(X25519PublicKey.from_public_bytes(offer_public))
     except ValueError:
         raise JoinRejected("malformed offer") from None
-    nonce = os.urandom(12)
+    nonce = rng.random_bytes(12)
     sealed = AESGCM(_key(shared, sender, offer_public)).encrypt(nonce, payload, sender)
     signature = signer.sign(
         _transcript(sender, offer_public, nonce, sealed), ec.ECDSA(hashes.SHA256())

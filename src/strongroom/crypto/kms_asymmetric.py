@@ -18,7 +18,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, padding, rsa, utils
 
-from strongroom.crypto import ed25519ph
+from strongroom.crypto import ed25519ph, pairwise
 
 __all__ = [
     "MLKEM_SPECS",
@@ -80,7 +80,9 @@ class BadPublicKey(Exception):
 
 
 def generate_private(spec: str) -> bytes:
-    """A new private key of KMS key spec ``spec``, as PKCS#8 DER."""
+    """A new private key of KMS key spec ``spec``, as PKCS#8 DER, once it has passed its
+    pairwise consistency test (:mod:`strongroom.crypto.pairwise`: ``PairwiseFailure``, never a
+    key, if it fails)."""
     key: Any
     if spec in _RSA_BITS:
         key = rsa.generate_private_key(65537, _RSA_BITS[spec])
@@ -94,6 +96,7 @@ def generate_private(spec: str) -> bytes:
         key = _MLKEM[spec].generate()
     else:
         raise ValueError(f"no asymmetric key spec {spec}")
+    pairwise.check(key)
     return bytes(key.private_bytes(_DER, _PKCS8, serialization.NoEncryption()))
 
 

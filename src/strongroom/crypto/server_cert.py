@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from strongroom.crypto import pairwise, rng
+
 __all__ = ["certificate_hosts", "self_signed_server_certificate"]
 
 
@@ -31,6 +33,7 @@ def self_signed_server_certificate(hosts: Iterable[str], days: int = 397) -> tup
     if not names:
         raise ValueError("a server certificate needs at least one host")
     key = ec.generate_private_key(ec.SECP256R1())
+    pairwise.check(key)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Strongroom"),
@@ -44,7 +47,7 @@ def self_signed_server_certificate(hosts: Iterable[str], days: int = 397) -> tup
         .subject_name(subject)
         .issuer_name(subject)
         .public_key(public)
-        .serial_number(x509.random_serial_number())
+        .serial_number(rng.random_int(159))  # as x509.random_serial_number
         .not_valid_before(now - dt.timedelta(hours=1))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName([_alt_name(h) for h in names]), False)

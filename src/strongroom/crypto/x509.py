@@ -14,6 +14,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from strongroom.crypto import pairwise, rng
+
 __all__ = [
     "CertificateError",
     "CustomerCa",
@@ -26,6 +28,8 @@ __all__ = [
 ]
 
 _ONE_DAY = dt.timedelta(days=1)
+#: a certificate serial's random bits (``x509.random_serial_number``'s, from the tested generator)
+_SERIAL_BITS = 159
 
 
 class CertificateError(Exception):
@@ -50,8 +54,10 @@ def _spki(key: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
 
 
 def generate_node_key() -> bytes:
-    """A fresh EC P-256 node key pair as PKCS#8 DER (TLS and cluster identity)."""
+    """A fresh EC P-256 node key pair as PKCS#8 DER (TLS and cluster identity), pairwise
+    tested."""
     key = ec.generate_private_key(ec.SECP256R1())
+    pairwise.check(key)
     return key.private_bytes(
         serialization.Encoding.DER,
         serialization.PrivateFormat.PKCS8,
@@ -87,7 +93,7 @@ def self_signed_certificate(der: bytes, common_name: str, days: int = 3650) -> s
         .subject_name(name)
         .issuer_name(name)
         .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
+        .serial_number(rng.random_int(_SERIAL_BITS))
         .not_valid_before(_now() - _ONE_DAY)
         .not_valid_after(_now() + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
@@ -197,7 +203,7 @@ class CustomerCa:
             .subject_name(name)
             .issuer_name(name)
             .public_key(self._key.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(rng.random_int(_SERIAL_BITS))
             .not_valid_before(_now() - _ONE_DAY)
             .not_valid_after(_now() + dt.timedelta(days=3650))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
@@ -219,7 +225,7 @@ class CustomerCa:
             .subject_name(csr.subject)
             .issuer_name(self._cert.subject)
             .public_key(csr.public_key())
-            .serial_number(x509.random_serial_number())
+            .serial_number(rng.random_int(_SERIAL_BITS))
             .not_valid_before(_now() - _ONE_DAY)
             .not_valid_after(_now() + dt.timedelta(days=days))
             .sign(self._key, hashes.SHA256())

@@ -12,7 +12,6 @@ import asyncio
 import base64
 import logging
 import os
-import secrets
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from strongroom.clock import Clock, SystemClock
+from strongroom.crypto import rng
 from strongroom.crypto.asymmetric import PrivateKey, PublicKey, load_private, load_public
 from strongroom.crypto.hsm_symmetric import AesGcmKey, CryptoFailure, random_bytes
 from strongroom.crypto.x509 import encrypted_private_pem, generate_node_key, self_signed_certificate
@@ -119,7 +119,7 @@ class Node:
         state = NodeState(hsm_id, self.config.az, 0, False, [], identity, cert, random_bytes(32))
         users = UserTable()
         users.add(ADMIN_USERNAME, Role.UNACTIVATED_ADMIN, "")
-        pin = secrets.token_urlsafe(18)[:24]
+        pin = rng.token_urlsafe(18)[:24]
         users.add(APPLIANCE_USERNAME, Role.APPLIANCE_USER, self.passwords.hash(pin))
         write_private_file(self.config.data_dir / "appliance-user.pin", pin.encode())
         state.users = users.records()

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from strongroom.crypto import rng
 from strongroom.crypto.cluster_join import (
     JoinEnvelope,
     JoinRejected,
@@ -53,13 +54,14 @@ def _backup_private(node: Node) -> bytes:
 def _secret(node: Node) -> bytes:
     path = backup_key_file(node.config.data_dir)
     if not path.exists():
+        fresh = rng.random_bytes(32)  # drawn first: a failed draw must not leave an empty file
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except FileExistsError:
             pass
         else:
             with os.fdopen(fd, "wb") as handle:
-                handle.write(os.urandom(32))
+                handle.write(fresh)
     secret = path.read_bytes()
     if len(secret) != 32:
         raise HsmError(ErrorCode.INTERNAL, "the backup key is damaged")

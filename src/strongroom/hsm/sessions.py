@@ -4,10 +4,10 @@ idle timeout. Expired sessions count as logged out; their session keys are destr
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 
 from strongroom.clock import Clock
+from strongroom.crypto import rng
 from strongroom.hsm.errors import ErrorCode, HsmError
 from strongroom.hsm.roles import Role
 
@@ -40,7 +40,7 @@ class SessionTable:
         """A new session for a user that just logged in."""
         self._next_handle += 1
         session = Session(
-            self._next_handle, secrets.token_bytes(TOKEN_BYTES), username, role, self._clock.now()
+            self._next_handle, rng.random_bytes(TOKEN_BYTES), username, role, self._clock.now()
         )
         self._by_token[session.token] = session
         return session

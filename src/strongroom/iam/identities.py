@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import secrets
 import string
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 
 from strongroom.clock import Clock
+from strongroom.crypto import rng
 from strongroom.errors import AwsError
 from strongroom.iam.principal import Principal
 from strongroom.rootkey import RootKey
@@ -225,4 +225,4 @@ class _Credential:
 
 
 def _random(alphabet: str, length: int) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    return rng.choice_string(alphabet, length)

@@ -10,13 +10,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import secrets
 import string
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
 from strongroom.clock import Clock
+from strongroom.crypto import rng
 from strongroom.iam.identities import SESSION_KEY_PREFIX, IdentityError, IdentityStore
 from strongroom.iam.policy import PolicyError, parse_policy
 from strongroom.rootkey import RootKey
@@ -178,7 +178,7 @@ class RoleStore:
     ) -> SessionCredentials:
         akid = SESSION_KEY_PREFIX + _random(_KEY_CHARS, 16)
         secret = _random(_SECRET_CHARS, 40)
-        token = base64.b64encode(secrets.token_bytes(96)).decode("ascii")
+        token = base64.b64encode(rng.random_bytes(96)).decode("ascii")
         expiration = round(self._clock.now() + duration, 0)
         row = iam_repo.SessionRow(
             akid,
@@ -211,4 +211,4 @@ def _check_document(document: str, kind: str) -> None:
 
 
 def _random(alphabet: str, length: int) -> str:
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    return rng.choice_string(alphabet, length)

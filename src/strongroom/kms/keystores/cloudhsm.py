@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine
@@ -28,7 +27,7 @@ from typing import Any, TypeVar
 
 from strongroom.cloudhsm import domain as hsmd
 from strongroom.cloudhsm.control import ClusterControl
-from strongroom.crypto import symmetric
+from strongroom.crypto import rng, symmetric
 from strongroom.errors import AwsError
 from strongroom.hsm.client import (
     AsyncHsmClient,
@@ -164,7 +163,7 @@ class CloudHsmKeyStores:
     def connect(self, store_id: str, cluster_id: str, password: str) -> str:
         """Log in as kmsuser and rotate its password; returns the new password (to store)."""
         client = self._client(cluster_id)
-        rotated = secrets.token_urlsafe(24)[:32]
+        rotated = rng.token_urlsafe(24)[:32]
         try:
             self._run(_login_and_rotate(client, password, rotated))
         except ConnectFailed:

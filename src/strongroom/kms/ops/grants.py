@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 
+from strongroom.crypto import rng
 from strongroom.errors import AwsError
 from strongroom.kms.authz import (
     KmsAccessControl,
@@ -77,7 +77,7 @@ def create_grant(kms: Kms, ctx: RequestContext, req: c.Request) -> c.Response:
     _through_grant(kms, ctx, rec, req)
     c.check_dry_run(req)
     row = grant_repo.GrantRow(
-        grant_id=os.urandom(32).hex(),
+        grant_id=rng.token_hex(32),
         key_id=rec.key_id,
         name=req.get("Name"),
         grantee_principal=req["GranteePrincipal"],
@@ -112,7 +112,7 @@ def _same_request(old: grant_repo.GrantRow, new: grant_repo.GrantRow) -> bool:
 
 
 def _token(grant_id: str) -> c.Response:
-    return {"GrantToken": encode_grant_token(grant_id, os.urandom(16)), "GrantId": grant_id}
+    return {"GrantToken": encode_grant_token(grant_id, rng.random_bytes(16)), "GrantId": grant_id}
 
 
 def _entry(rec_arn: str, g: grant_repo.GrantRow) -> c.Response:

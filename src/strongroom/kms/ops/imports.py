@@ -15,7 +15,6 @@ Enabled only while every material associated with it (not pending ones) is impor
 from __future__ import annotations
 
 import logging
-import os
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
-from strongroom.crypto import kms_asymmetric, kms_import, symmetric
+from strongroom.crypto import kms_asymmetric, kms_import, rng, symmetric
 from strongroom.errors import AwsError
 from strongroom.kms.domain.keys import KeyRecord, material_id
 from strongroom.kms.ops import _common as c
@@ -70,7 +69,7 @@ def get_parameters_for_import(kms: Kms, ctx: RequestContext, req: c.Request) -> 
         )
     private, public = kms_import.new_wrapping_pair(spec)
     valid_to = round(kms.clock.now() + _TOKEN_LIFETIME, 3)
-    token_id = os.urandom(16)
+    token_id = rng.random_bytes(16)
     token = _HEAD.pack(token_id, valid_to, _ALGORITHMS.index(algorithm)) + private
     with kms.transaction() as conn:
         lifecycle_repo.set_import_token(conn, rec.key_id, rec.region, token_id.hex())
