@@ -4,6 +4,7 @@ writer bring the trail's tables up to date from it, and a forged journal is refu
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import signal
 import sqlite3
@@ -15,7 +16,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from strongroom.audit.events import Columns
+from strongroom.audit.events import Columns, iso_time
 from strongroom.audit.ingest import Ingester
 from strongroom.audit.journal import SPARE_BYTES, Journal, catch_up
 from strongroom.audit.store import (
@@ -35,14 +36,19 @@ SLOW_INGEST = {"STRONGROOM_TRAIL_INGEST_SECONDS": "300"}
 
 
 def _entries(n: int, start: int = 0) -> list[NewEntry]:
-    return [
-        NewEntry(
-            "event",
-            b'{"eventName":"Encrypt","n":%d}' % i,
-            Columns(f"id-{i}", 1.0e9 + i, "Encrypt", "kms.amazonaws.com", True, "", "", "", ""),
+    """Events whose indexed columns agree with their bodies, as verify requires."""
+    out = []
+    for i in range(start, start + n):
+        columns = Columns(
+            f"id-{i}", 1.0e9 + i, "Encrypt", "kms.amazonaws.com", True, "", "", "", ""
         )
-        for i in range(start, start + n)
-    ]
+        body = json.dumps({
+            "userIdentity": {"type": "Unknown", "accessKeyId": ""}, "eventID": f"id-{i}",
+            "eventTime": iso_time(1.0e9 + i), "eventName": "Encrypt",
+            "eventSource": "kms.amazonaws.com", "readOnly": True, "resources": [], "n": i,
+        })  # fmt: skip
+        out.append(NewEntry("event", body.encode(), columns))
+    return out
 
 
 def _store(data: Path) -> TrailStore:

@@ -59,7 +59,9 @@ def _alter_and_rehash(conn: sqlite3.Connection) -> None:
     rows = conn.execute("SELECT seq, kind, body FROM audit_events ORDER BY seq").fetchall()
     chain = "0" * 64
     for seq, kind, stored in rows:
-        body = stored.replace('"readOnly":true', '"readOnly":false') if seq == 7 else stored
+        # a field no indexed copy repeats (readOnly is one: that is caught as its column)
+        body = stored.replace('"127.0.0.1"', '"10.0.0.1"') if seq == 7 else stored
+        assert seq != 7 or body != stored
         chain = entry_hash(chain, seq, kind, body.encode())
         conn.execute("UPDATE audit_events SET body=?, hash=? WHERE seq=?", (body, chain, seq))
 

@@ -14,7 +14,6 @@ import fcntl
 import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
@@ -24,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from strongroom.audit.chain import GENESIS, digest_body, digest_hash, entry_hash
 from strongroom.audit.events import Columns
 from strongroom.audit.key_usage import UPSERT_SQL, ensure_tracking, latest_uses
+from strongroom.audit.stored import DigestRow, EntryRow, read_digests, read_entries
 from strongroom.crypto.audit_sign import TrailSigner
 from strongroom.storage.audit_schema import (
     audit_digests,
@@ -119,24 +119,6 @@ def chain_entries(seq: int, chain: str, entries: Sequence[NewEntry]) -> list[Cha
         chain = entry_hash(chain, seq, entry.kind, entry.body)
         out.append(ChainedEntry(seq, entry.kind, entry.body, entry.columns, chain))
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class EntryRow:
-    seq: int
-    kind: str
-    body: bytes
-    hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class DigestRow:
-    seq: int
-    first_seq: int
-    last_seq: int
-    body: bytes
-    signature: str
-    hash: str
 
 
 class _Result(Protocol):
@@ -369,30 +351,8 @@ class TrailStore:
         return last.seq
 
     def entries(self, after: int = 0, chunk: int = 2000) -> Iterator[EntryRow]:
-        """Every entry in seq order, read in chunks."""
-        while True:
-            with self.engine.connect() as conn:
-                rows = conn.execute(
-                    select(
-                        audit_events.c.seq,
-                        audit_events.c.kind,
-                        audit_events.c.body,
-                        audit_events.c.hash,
-                    )
-                    .where(audit_events.c.seq > after)
-                    .order_by(audit_events.c.seq)
-                    .limit(chunk)
-                ).all()
-            for row in rows:
-                yield EntryRow(row.seq, row.kind, row.body.encode("utf-8"), row.hash)
-            if len(rows) < chunk:
-                return
-            after = rows[-1].seq
+        """Every entry in seq order, read in chunks (as stored: :mod:`.stored`)."""
+        return read_entries(self.engine, after, chunk)
 
     def digests(self) -> list[DigestRow]:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(audit_digests).order_by(audit_digests.c.seq)).all()
-        return [
-            DigestRow(r.seq, r.first_seq, r.last_seq, r.body.encode("utf-8"), r.signature, r.hash)
-            for r in rows
-        ]
+        return read_digests(self.engine)

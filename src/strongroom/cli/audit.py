@@ -76,15 +76,38 @@ def audit() -> None:
     default=None,
     help="PEM of the trail's public key (default: the data directory's trail key).",
 )
-def verify(data_dir: Path, database_url: str | None, public_key: Path | None) -> None:
+@click.option(
+    "--expect-digest",
+    default=None,
+    metavar="N:HASH",
+    help="A digest kept elsewhere (as printed by an earlier verify): the trail must still "
+    "hold it, which catches a tail cut off together with its digests.",
+)
+def verify(
+    data_dir: Path, database_url: str | None, public_key: Path | None, expect_digest: str | None
+) -> None:
     """Check the hash chain and every signed digest; name the first bad record."""
     if public_key is not None:
         key = TrailVerifier.from_pem(public_key.read_bytes())
     else:
         key = load_or_create_signer(data_dir).verifier()
-    report = verify_trail(TrailStore(_engine(data_dir, database_url)), key)
+    store = TrailStore(_engine(data_dir, database_url))
+    report = verify_trail(store, key)
+    if report.ok and expect_digest is not None:
+        number, _, wanted = expect_digest.partition(":")
+        if not (number.isdigit() and wanted):
+            raise click.BadParameter("expected N:HASH", param_hint="--expect-digest")
+        found = {d.seq: d.hash for d in store.digests()}.get(int(number))
+        if found != wanted:
+            what = "is missing" if found is None else "differs"
+            click.echo(f"FAILED: digest {number} kept elsewhere {what}: the trail was cut "
+                       "or rewritten", err=True)  # fmt: skip
+            sys.exit(1)
     if report.ok:
         click.echo(f"OK: {report.entries} records, {report.digests} signed digests verified")
+        if report.last_digest is not None:
+            last, hashed = report.last_digest
+            click.echo(f"last digest {last}:{hashed} (keep it elsewhere; --expect-digest)")
         return
     click.echo(f"FAILED: first bad record {report.first_bad_seq}: {report.problem}", err=True)
     sys.exit(1)
