@@ -21,13 +21,8 @@ from tests.conftest import running_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-from tamper_trail import (
-    Bench,
-    Mutation,
-    random_mutations,
-    segment_mutations,
-    structural_mutations,
-)
+from tamper_trail import Bench, random_mutations, segment_mutations, structural_mutations
+from tamper_trail_mutations import Mutation
 
 #: the indexed copies of a record's fields: LookupEvents filters on them, and answers with
 #: Username, AccessKeyId and Resources from them; no hash covers them, and verify compares
