@@ -115,9 +115,14 @@ class ClientBase:
         *,
         pool_size: int = 2,
         timeout: float = 30.0,
+        min_copies: int | None = None,
     ) -> None:
         if not nodes:
             raise ValueError("at least one node address is needed")
+        #: how many nodes a new token key must reach before it is reported created: by
+        #: default two, or one with a single node (SDK 5's key availability check); KMS asks
+        #: for two always, since its connection may know fewer nodes than the cluster has
+        self._min_copies = min_copies
         self._links = [
             _NodeLink(n if isinstance(n, NodeAddress) else NodeAddress.parse(n), pool_size)
             for n in nodes

@@ -2,7 +2,9 @@
 node that made it to every other node before the client reports it created (cloudhsm.md §3.4).
 
 As CloudHSM's SDK 5 key availability check: with two or more nodes the key must reach at least
-two of them, otherwise the copies are deleted (best effort) and the creation fails.
+two of them, otherwise the copies are deleted (best effort) and the creation fails. A client
+made with ``min_copies`` (KMS: 2) holds to that number even when it knows fewer nodes: a
+connection that knows one node of a cluster refuses rather than acknowledge one copy.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class Replication(ClientBase):
     ) -> dict[str, Any]:
         index, raw = await self.call_on_any(op, args)
         out: dict[str, Any] = msgspec.msgpack.decode(raw, type=dict[str, Any])
-        if args.get("session") or len(self._links) == 1:
+        if args.get("session") or self._required_copies() <= 1:
             return out
         refs = [
             parse_ref(out[f] if f == "key-reference" else out[f]["key-reference"])
@@ -42,6 +44,11 @@ class Replication(ClientBase):
         ]
         await self.replicate(index, refs)
         return out
+
+    def _required_copies(self) -> int:
+        if self._min_copies is not None:
+            return self._min_copies
+        return min(2, len(self._links))
 
     async def replicate(self, source: int, refs: list[int]) -> int:
         """Copy keys from node ``source`` to every other node; the number of nodes holding them
@@ -56,7 +63,7 @@ class Replication(ClientBase):
                 holders.append(index)
             except (HsmUnavailable, HsmClientError):
                 continue
-        if len(holders) < min(2, len(self._links)):
+        if len(holders) < self._required_copies():
             for index in holders:
                 for ref in refs:
                     with contextlib.suppress(HsmUnavailable, HsmClientError):

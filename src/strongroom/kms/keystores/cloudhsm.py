@@ -29,6 +29,7 @@ from strongroom.cloudhsm import domain as hsmd
 from strongroom.cloudhsm.control import ClusterControl
 from strongroom.crypto import rng, symmetric
 from strongroom.errors import AwsError
+from strongroom.hsm._replicate import AVAILABILITY_MESSAGE
 from strongroom.hsm.client import (
     AsyncHsmClient,
     ErrorCode,
@@ -158,7 +159,10 @@ class CloudHsmKeyStores:
         if not members or anchor is None:
             raise ConnectFailed("INSUFFICIENT_CLOUDHSM_HSMS")
         context = client_ssl_context(trust_anchor=anchor)
-        return AsyncHsmClient([m.address for m in members], context, timeout=_TIMEOUT)
+        # a new key must reach two HSMs before CreateKey answers, however many this
+        # connection knows (one, just after a replacement, until the next sweep)
+        addresses = [m.address for m in members]
+        return AsyncHsmClient(addresses, context, timeout=_TIMEOUT, min_copies=2)
 
     def connect(self, store_id: str, cluster_id: str, password: str) -> str:
         """Log in as kmsuser and rotate its password; returns the new password (to store)."""
@@ -318,7 +322,16 @@ class CloudHsmKeyStores:
         """A persistent, non-extractable AES-256 key labelled with the KMS key ARN."""
 
         async def op(conn: _Connection) -> None:
-            info = await conn.client.generate_aes_key(arn, 32, extractable=False)
+            try:
+                info = await conn.client.generate_aes_key(arn, 32, extractable=False)
+            except HsmClientError as exc:
+                if exc.message != AVAILABILITY_MESSAGE:
+                    raise
+                raise AwsError(
+                    "CloudHsmClusterInvalidConfigurationException",
+                    "The key could not be made available on at least two HSMs of the "
+                    "associated CloudHSM cluster; it was not created.",
+                ) from None
             conn.refs[arn] = info.ref
 
         self._call(row, arn, op)
