@@ -49,7 +49,7 @@ def same_second(old: object, new: object) -> bool:
     """Whether an indexed time still names the same whole second (the body's precision)."""
     try:
         return iso_time(float(str(old))) == iso_time(float(str(new)))
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, OSError):  # OSError: gmtime out of range
         return False
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from strongroom.audit.verify import verify_trail
 from strongroom.crypto.audit_sign import load_or_create_signer
 from tests.audit.conftest import ingest_journal
 from tests.conftest import running_server
@@ -132,3 +133,12 @@ def test_a_tail_cut_with_its_digests_is_detected(bench: Bench) -> None:
     assert bench.run(Mutation("cut", "cut-head", seq=seq, pos=last))[0] == "ACCEPTED"
     kept = {n for (n,) in bench.work.execute("SELECT seq FROM audit_digests")}
     assert bench.digests[-1][0] not in kept  # what verify --expect-digest looks for
+
+
+@pytest.mark.parametrize("stored", [1e300, float("-inf"), "not a time", b"\xff\xfe"])
+def test_an_indexed_time_no_clock_can_show_names_its_record(bench: Bench, stored: object) -> None:
+    """A time past what gmtime takes, or not a number at all: verify names the record."""
+    bench.pristine.backup(bench.work)
+    bench.work.execute("UPDATE audit_events SET event_time = ? WHERE seq = 3", (stored,))
+    report = verify_trail(bench.store, bench.key)
+    assert not report.ok and report.first_bad_seq == 3, report

@@ -103,7 +103,7 @@ def _comparable(name: str, value: object) -> str | None:
             return iso_time(float(text))
         if name == "read_only":
             return {"1": "true", "0": "false", "True": "true", "False": "false"}.get(text)
-    except (ValueError, OverflowError):
+    except (ValueError, OverflowError, OSError):  # OSError: gmtime out of range
         return None
     return text
 
