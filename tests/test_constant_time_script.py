@@ -2,7 +2,7 @@
 
 Small sample counts only: no timing assertion on the real paths (a shared machine makes those
 flaky), only that each path runs on the real service and refuses every input. The control
-compares 64 KiB strings, whose early exit costs microseconds: flagged at any sample count here.
+compares 64 KiB strings, whose early exit costs microseconds: flagged at 20,000 samples here.
 """
 
 from __future__ import annotations
@@ -56,7 +56,10 @@ def test_every_real_path_runs_and_refuses_both_classes(tmp_path: Path) -> None:
 
 def test_the_script_runs_end_to_end(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--samples", "2000", "--targets", "hsm-hmac-verify", "--control-bytes", "65536"]
-    assert constant_time.main(argv) in (0, 1)  # 1 only if this busy machine upsets the path
+    code = constant_time.main(argv)  # 1 only if this busy machine upsets a path or the control
     out = capsys.readouterr().out
     assert "hsm-hmac-verify" in out and "control-eq-65536B" in out
-    assert "flagged (control)" in out
+    # at 2,000 samples a heavily loaded machine can hide even the control's microseconds
+    # (seen once in CI beside two long benchmark runs): then the run must say so and fail;
+    # the control's flagging itself is tested at 20,000 samples above
+    assert "flagged (control)" in out or ("CONTROL NOT FLAGGED" in out and code == 1), out
