@@ -138,3 +138,26 @@ def test_verify_with_the_exported_public_key(pristine: Path, tmp_path: Path) -> 
     (tmp_path / "wrong.pem").write_text(wrong)
     proc = audit_cli(copy, "verify", "--public-key", str(tmp_path / "wrong.pem"))
     assert proc.returncode == 1 and "bad signature" in proc.stderr
+
+
+def test_a_digest_kept_elsewhere_catches_a_consistent_cut(pristine: Path, tmp_path: Path) -> None:
+    """The tail cut with its digests and the head row rewritten passes verify alone; the last
+    digest verify printed before, passed back with --expect-digest, does not."""
+    code, out = _verify(_tampered(pristine, tmp_path / "before", lambda conn: None))
+    anchor = out.split("last digest ", 1)[1].split()[0]
+    assert code == 0 and anchor.startswith("14:"), out
+
+    def cut(conn: sqlite3.Connection) -> None:  # back to the end of digest 13
+        ((last, digest),) = conn.execute("SELECT last_seq, hash FROM audit_digests WHERE seq=13")
+        conn.execute("DELETE FROM audit_events WHERE seq > ?", (last,))
+        conn.execute("DELETE FROM audit_digests WHERE seq > 13")
+        ((hashed,),) = conn.execute("SELECT hash FROM audit_events WHERE seq = ?", (last,))
+        conn.execute("UPDATE audit_head SET seq=?, hash=?, digest_seq=13, digest_hash=?",
+                     (last, hashed, digest))  # fmt: skip
+
+    data = _tampered(pristine, tmp_path / "after", cut)
+    assert _verify(data)[0] == 0  # consistent: verify alone cannot tell
+    kept = audit_cli(data, "verify", "--expect-digest", anchor)
+    assert kept.returncode == 1 and "digest 14 kept elsewhere is missing" in kept.stderr
+    assert audit_cli(data, "verify", "--expect-digest", "13:00").returncode == 1
+    assert audit_cli(data, "verify", "--expect-digest", "x").returncode == 2
