@@ -90,12 +90,20 @@ def log_problems(text: str) -> list[str]:
 
 @contextlib.contextmanager
 def serve(
-    log: Path, workers: int = 1, database_url: str = "", tls: bool = False
+    log: Path,
+    workers: int = 1,
+    database_url: str = "",
+    tls: bool = False,
+    data_dir: Path | None = None,
 ) -> Iterator[Endpoint]:
-    """A fresh ``strongroom serve`` in a temporary data dir, stopped by its PID."""
+    """A fresh ``strongroom serve`` in a temporary data dir (or ``data_dir``, kept after it
+    stops), stopped by its PID."""
     port = free_port()
-    with tempfile.TemporaryDirectory(prefix="strongroom-fuzz-") as tmp:
-        data = Path(tmp) / "data"
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="strongroom-fuzz-"))
+            data_dir = Path(tmp) / "data"
+        data = data_dir
         argv = [str(Path(sys.executable).parent / "strongroom"), "serve", "--port", str(port),
                 "--data-dir", str(data), "--workers", str(workers)]  # fmt: skip
         argv += ["--database-url", database_url] if database_url else []

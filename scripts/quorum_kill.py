@@ -308,6 +308,16 @@ def trial(rig: Rig, tally: Tally, n: int, sample: int, probe: bool = False) -> N
         print(f"{n} done: {len(tally.acked)} acked, {len(tally.lost)} lost", flush=True)
 
 
+def _attempt(rig: Rig, tally: Tally) -> str:
+    """A CreateKey that should be refused: its error, or ``ACKNOWLEDGED <arn>`` (counted)."""
+    try:
+        arn = rig.create_key()
+    except ClientError as exc:
+        return _error(exc)
+    tally.acked.append((arn, b"", b"", {}))
+    return f"ACKNOWLEDGED {arn}"
+
+
 def refusal(rig: Rig, tally: Tally) -> None:
     """All HSMs but one stalled, then killed and not yet replaced: no key may be acknowledged."""
     active = rig.active()
@@ -317,11 +327,7 @@ def refusal(rig: Rig, tally: Tally) -> None:
     pids = [rig.kill(v, signal.SIGSTOP) for v in victims]
     start = time.monotonic()
     try:
-        arn = rig.create_key()
-        out["kms_stalled"] = f"ACKNOWLEDGED {arn}"
-        tally.acked.append((arn, b"", b"", {}))
-    except ClientError as exc:
-        out["kms_stalled"] = _error(exc)
+        out["kms_stalled"] = _attempt(rig, tally)
     finally:
         for pid in pids:
             os.kill(pid, signal.SIGCONT)
@@ -339,12 +345,7 @@ def refusal(rig: Rig, tally: Tally) -> None:
             out["hsm_client"] = f"ACKNOWLEDGED {probe.generate_aes_key('quorum-refusal').ref}"
         except HsmClientError as exc:
             out["hsm_client"] = exc.message
-        try:
-            arn = rig.create_key()
-            out["kms_killed"] = f"ACKNOWLEDGED {arn}"
-            tally.acked.append((arn, b"", b"", {}))
-        except ClientError as exc:
-            out["kms_killed"] = _error(exc)
+        out["kms_killed"] = _attempt(rig, tally)
         out["not_yet_replaced"] = {h["HsmId"] for h in rig.active()} <= {h["HsmId"] for h in active}
         out["hsm_client_copies_left"] = len(rig.holders("quorum-refusal"))
     finally:

@@ -48,7 +48,6 @@ import itertools
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -71,7 +70,7 @@ from strongroom.crypto.audit_sign import TrailSigner, TrailVerifier, load_or_cre
 from strongroom.storage.engine import open_engine, sqlite_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fuzz_serve import HOST, free_port, listening
+from fuzz_serve import HOST, Endpoint, serve
 from tamper_trail_mutations import DECODED, Mutation, apply, same_hex, same_second, to_bytes
 
 STRONGROOM = str(Path(sys.executable).parent / "strongroom")
@@ -80,37 +79,18 @@ TABLES = ("audit_events", "audit_digests")
 
 def build_trail(data: Path, calls: int, log: Path) -> float:
     """Start serve in ``data``, make ``calls`` mixed KMS calls, stop it by its PID."""
-    port, start = free_port(), time.monotonic()
-    argv = [STRONGROOM, "serve", "--port", str(port), "--data-dir", str(data)]
-    with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while not (data / "credentials").exists() or not listening(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"serve did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.1)
-        _calls(f"http://{HOST}:{port}", data, calls)
-    finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait()
+    start = time.monotonic()
+    with serve(log, data_dir=data) as endpoint:
+        _calls(endpoint, calls)
     return time.monotonic() - start
 
 
-def _calls(url: str, data: Path, count: int) -> None:
-    pairs = [line.partition("=") for line in (data / "credentials").read_text().splitlines()]
-    creds = {name.strip(): value.strip() for name, _, value in pairs}
-    akid, secret = creds["aws_access_key_id"], creds["aws_secret_access_key"]
-
+def _calls(endpoint: Endpoint, count: int) -> None:
     kms, wrong = (
-        boto3.client("kms", endpoint_url=url, region_name="us-east-1", aws_access_key_id=akid,
-                     aws_secret_access_key=key, config=Config(retries={"max_attempts": 1}))
-        for key in (secret, "wrong" + secret)
+        boto3.client("kms", endpoint_url=f"http://{HOST}:{endpoint.port}", region_name="us-east-1",
+                     aws_access_key_id=endpoint.akid, aws_secret_access_key=key,
+                     config=Config(retries={"max_attempts": 1}))
+        for key in (endpoint.secret, "wrong" + endpoint.secret)
     )  # fmt: skip
     keys = [kms.create_key(Description=f"tamper {n}")["KeyMetadata"]["KeyId"] for n in range(3)]
     kms.create_alias(AliasName="alias/tamper-trail", TargetKeyId=keys[0])
