@@ -10,7 +10,9 @@ time. What an earlier writer left is ingested before the writer serves, and ever
 ingested when it stops.
 
 If an ingestion fails, :attr:`Ingester.failed` holds until one of everything in the journal
-succeeds (retried once a second); the writer refuses batches meanwhile (fail-closed).
+succeeds (retried once a second); the writer refuses batches meanwhile (fail-closed), and goes
+on from the tables' head once it succeeds (:attr:`Ingester.resumed`): what it chained before
+is in the tables then, and if it had failed from the start, what an earlier writer left is too.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from strongroom.audit.journal import Journal
+from strongroom.audit.journal import Journal, JournalDamaged
 from strongroom.audit.store import ChainedEntry, TrailStore
 
 __all__ = ["INGEST_ENTRIES", "INGEST_SECONDS", "Ingester"]
@@ -67,6 +69,9 @@ class Ingester:
         self._backlog: list[ChainedEntry] = []  # appended, not yet handed to an ingestion
         self._since = 0.0  # when the oldest of them was appended
         self._failed_at: float | None = None
+        #: everything in the journal is in the tables: their head is the chain's (the writer
+        #: reads it and clears this)
+        self.resumed = False
 
     @property
     def failed(self) -> bool:
@@ -123,6 +128,7 @@ class Ingester:
         ok = self._ingest(lambda: self.journal.read(segments), segments, False)
         if ok:
             self._backlog = []
+            self.resumed = True
         self._failed_at = None if ok else time.monotonic()
 
     def finish(self) -> None:
@@ -154,6 +160,9 @@ class Ingester:
             if last >= read_up_to[0]:
                 for path in segments:
                     self.journal.recycle(path)
+        except JournalDamaged as exc:
+            log.error("the audit journal is damaged; calls are refused until it is mended: %s", exc)
+            return False
         except Exception:
             log.exception("ingesting the audit journal into the trail failed")
             return False

@@ -26,6 +26,12 @@ Format: a header ``b"SRJ2" || u64 segment number`` (big-endian), then one frame 
 ``[[seq, kind, body, [columns...], hash], ...]``. Reading stops at the first frame that is cut
 short, empty or fails its CRC: a frame a crash cut short was never acknowledged, and whatever
 a recycled file held before was written under another segment number, so it never passes.
+A whole frame of the segment's own *after* such a frame is another matter: frames are written
+one after the other, each only once the one before it is on disk, and a writer never appends
+after a failed write, so a bad frame with a good one after it was acknowledged and has been
+damaged since (a bad sector, a stray write). Reading it raises :class:`JournalDamaged` instead
+of ending the segment there, and the writer refuses calls rather than go on numbering over the
+lost records (docs/monitoring.md, "A damaged journal").
 Segments of the first format (frames ``u32 length || payload``, no header, the payload
 ``[[seq, kind, body, hash, [columns...]], ...]``), which a writer of an earlier version may
 have left behind, are read as well.
@@ -48,7 +54,7 @@ from strongroom.audit.events import Columns
 from strongroom.audit.store import ChainedEntry, TrailStore
 from strongroom.files import sync_directory
 
-__all__ = ["SPARE_BYTES", "Journal", "catch_up"]
+__all__ = ["SPARE_BYTES", "Journal", "JournalDamaged", "catch_up"]
 
 #: the size a recycled segment is zero-filled to: a quarter second of a busy writer, and more
 SPARE_BYTES = 4 << 20
@@ -64,6 +70,23 @@ _ZEROS = bytes(256 << 10)
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(list[ChainedEntry])
 _legacy_decoder = msgspec.msgpack.Decoder(list[tuple[int, str, bytes, str, tuple[Any, ...]]])
+#: how a frame's payload begins: a msgpack array (of up to 15, 65,535 or more entries; its
+#: header's length and first byte) whose first element is an array of five (an entry)
+_ARRAYS = ((1, range(0x91, 0xA0)), (3, (0xDC,)), (5, (0xDD,)))
+_ENTRY = b"\x95"
+
+
+class JournalDamaged(Exception):
+    """A segment holds a frame that fails its check with a whole frame of its own after it:
+    a batch that was acknowledged is no longer readable."""
+
+    def __init__(self, path: Path, offset: int, later: int) -> None:
+        super().__init__(
+            f"{path.name} is damaged at byte {offset}: that frame fails its check and a whole "
+            f"frame of the same segment follows at byte {later}, so records that were "
+            "acknowledged cannot be read"
+        )
+        self.path, self.offset, self.later = path, offset, later
 
 
 class Journal:
@@ -183,6 +206,22 @@ def _fill(path: Path, size: int) -> None:
 
 
 def _read_segment(path: Path) -> list[ChainedEntry]:
+    """The entries of ``path``; :class:`JournalDamaged` only if two reads find the same frame
+    bad with a whole one after it. A reader's one read of the file can overlap two appends
+    of a running writer and see the second without the first, but the first was whole before
+    the second began, so a read after that one sees it whole."""
+    seen = -1
+    for _ in range(8):
+        try:
+            return _read_once(path)
+        except JournalDamaged as exc:
+            if exc.offset <= seen:
+                raise
+            seen = exc.offset
+    return _read_once(path)
+
+
+def _read_once(path: Path) -> list[ChainedEntry]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -194,20 +233,45 @@ def _read_segment(path: Path) -> list[ChainedEntry]:
     salt = zlib.crc32(data[4 : _HEADER.size])
     entries: list[ChainedEntry] = []
     at = _HEADER.size
-    while at + _FRAME.size <= len(data):
-        size, crc = _FRAME.unpack_from(data, at)
-        end = at + _FRAME.size + size
-        if size == 0 or end > len(data):
-            break  # the end, or a frame a crash cut short: never acknowledged
-        payload = data[at + _FRAME.size : end]
-        if zlib.crc32(payload, salt) != crc:
-            break
+    while (end := _whole_frame(data, at, salt)) is not None:
         try:
-            entries += _decoder.decode(payload)
+            entries += _decoder.decode(memoryview(data)[at + _FRAME.size : end])
         except msgspec.DecodeError:
             break
         at = end
+    # the end, a frame a crash cut short (never acknowledged), or what the file held before
+    # under another segment number; but not if a whole frame of this segment follows
+    later = _later_frame(data, at, salt)
+    if later is not None:
+        raise JournalDamaged(path, at, later)
     return entries
+
+
+def _later_frame(data: bytes, after: int, salt: int) -> int | None:
+    """Where a whole frame of this segment (``salt``) starts after ``after``, if one does: only
+    where a payload could begin is a frame checked (a scan of a 4 MiB spare full of frames of
+    its earlier segment takes milliseconds, not the seconds of a check at every byte)."""
+    first = after + _FRAME.size + 1  # where the earliest later payload could begin
+    at = data.find(_ENTRY, first + 1)
+    while at >= 0:
+        for size, kinds in _ARRAYS:
+            if at - size >= first and data[at - size] in kinds:
+                start = at - size - _FRAME.size
+                if _whole_frame(data, start, salt) is not None:
+                    return start
+        at = data.find(_ENTRY, at + 1)
+    return None
+
+
+def _whole_frame(data: bytes, at: int, salt: int) -> int | None:
+    """Where the frame at ``at`` ends if it is whole and passes its CRC, else None."""
+    if at + _FRAME.size > len(data):
+        return None
+    size, crc = _FRAME.unpack_from(data, at)
+    end = at + _FRAME.size + size
+    if size == 0 or end > len(data):
+        return None
+    return end if zlib.crc32(memoryview(data)[at + _FRAME.size : end], salt) == crc else None
 
 
 def _read_legacy(data: bytes) -> list[ChainedEntry]:

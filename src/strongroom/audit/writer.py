@@ -145,6 +145,9 @@ class Writer:
     def _append_journal(self, ingester: Ingester, entries: list[NewEntry]) -> None:
         if ingester.failed:
             raise RuntimeError("the trail's tables cannot be written")
+        if ingester.resumed:  # a failed ingestion succeeded: go on from the tables' head
+            ingester.resumed = False
+            self._head = self._store.head()
         chained = chain_entries(*self._head, entries)
         try:
             ingester.journal.append(chained)

@@ -13,7 +13,7 @@ import click
 from sqlalchemy import Engine
 
 from strongroom.audit.hsm_logs import read_hsm_log
-from strongroom.audit.journal import catch_up
+from strongroom.audit.journal import JournalDamaged, catch_up
 from strongroom.audit.query import events_since, tail
 from strongroom.audit.store import ChainBroken, TrailStore, open_trail_engine
 from strongroom.audit.verify import verify_trail
@@ -47,6 +47,8 @@ def _engine(data_dir: Path, database_url: str | None) -> Engine:
             raise click.ClickException(
                 f"FAILED: the audit journal (audit.journal.*) does not continue the trail: {exc}"
             ) from None
+        except JournalDamaged as exc:
+            raise click.ClickException(f"FAILED: the audit journal: {exc}") from None
     return engine
 
 
