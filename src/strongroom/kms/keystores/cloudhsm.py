@@ -11,12 +11,12 @@ CONNECTED (logging ``kmsuser`` out) and re-attaches when the cluster's live HSMs
 AES-256 keys are found by their label, the KMS key ARN. Blobs carry kind
 :data:`~strongroom.kms.domain.ciphertext.KIND_CLOUDHSM`; their body is the HSM's AES-GCM output
 (IV || ciphertext || tag) with the blob header and encryption context as AAD. KMS request
-handlers are synchronous, so the HSM client runs on an event loop of its own (:class:`_Bridge`).
+handlers are synchronous, so the HSM client runs on an event loop of its own
+(:class:`~strongroom.hsm.bridge.Bridge`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
@@ -30,6 +30,7 @@ from strongroom.cloudhsm.control import ClusterControl
 from strongroom.crypto import rng, symmetric
 from strongroom.errors import AwsError
 from strongroom.hsm._replicate import AVAILABILITY_MESSAGE
+from strongroom.hsm.bridge import Bridge
 from strongroom.hsm.client import (
     AsyncHsmClient,
     ErrorCode,
@@ -69,17 +70,6 @@ class ConnectFailed(Exception):
         self.code = code
 
 
-class _Bridge:
-    """An event loop in a daemon thread, for calling the async HSM client from sync code."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, name="kms-cloudhsm", daemon=True).start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-
 @dataclass
 class _Connection:
     client: AsyncHsmClient
@@ -97,18 +87,19 @@ class CloudHsmKeyStores:
     def __init__(self, control: ClusterControl, root: RootKey) -> None:
         self.control = control
         self._root = root
-        self._bridge: _Bridge | None = None
+        self._bridge: Bridge | None = None
         self._live: dict[str, _Connection] = {}
         self._checked = -1e18
         self._any_connected = False
         self._lock = threading.RLock()
+        self._gates: dict[str, threading.Lock] = {}  # one attach at a time per store
         self._sweeper: threading.Thread | None = None
         control.passes.append(self.connect_pending)
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._lock:
             if self._bridge is None:
-                self._bridge = _Bridge()
+                self._bridge = Bridge()
         return self._bridge.run(coro)
 
     def seal_password(self, store_id: str, password: str) -> bytes:
@@ -199,7 +190,19 @@ class CloudHsmKeyStores:
             self._close(old)
         return conn
 
-    def _attach(self, row: StoreRow) -> _Connection:
+    def _attach(self, row: StoreRow, stale: _Connection | None) -> _Connection:
+        """A connection in place of ``stale`` (or of none). One attach at a time per store, and
+        one that waited takes what was attached meanwhile: two at once would each close the
+        other's connection under the calls running on it."""
+        with self._lock:
+            gate = self._gates.setdefault(row.store_id, threading.Lock())
+        with gate:
+            now = self._live.get(row.store_id)
+            if now is not None and now is not stale and now.sealed == row.password_wrapped:
+                return now
+            return self._login(row)
+
+    def _login(self, row: StoreRow) -> _Connection:
         """Log in with the stored (rotated) password: this process's own session."""
         try:
             client = self._client(row.cluster_id)
@@ -273,12 +276,12 @@ class CloudHsmKeyStores:
         live = frozenset(m.address for m in self.control.live_members(row.cluster_id))
         if live and live != conn.addresses:
             with contextlib.suppress(AwsError):
-                self._attach(row)
+                self._attach(row, conn)
 
     def _conn(self, row: StoreRow) -> _Connection:
         conn = self._live.get(row.store_id)
         if conn is None or conn.sealed != row.password_wrapped:
-            conn = self._attach(row)
+            conn = self._attach(row, conn)
         return conn
 
     # --- keys and crypto ---------------------------------------------------------------------
