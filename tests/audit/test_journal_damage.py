@@ -19,7 +19,7 @@ from strongroom.audit.ingest import Ingester
 from strongroom.audit.journal import SPARE_BYTES, Journal, JournalDamaged, catch_up
 from strongroom.audit.store import chain_entries
 from strongroom.audit.verify import verify_trail
-from strongroom.audit.writer import Writer
+from strongroom.audit.writer import Writer, _Refusing
 from strongroom.crypto.audit_sign import load_or_create_signer
 from tests.audit.conftest import audit_cli
 from tests.audit.test_journal import SLOW_INGEST, _entries, _store, _writer_pid
@@ -150,7 +150,7 @@ def test_a_writer_whose_first_ingestion_failed_goes_on_from_the_tables_head(
     writer = Writer(store, listener, os.getpid(), ingester)
     try:
         assert ingester.failed
-        with pytest.raises(RuntimeError):
+        with pytest.raises(_Refusing):
             writer._append_journal(ingester, _entries(1, 3))  # refused: fail-closed
         with sqlite3.connect(tmp_path / "audit.db") as conn:
             conn.execute("ALTER TABLE audit_events_away RENAME TO audit_events")

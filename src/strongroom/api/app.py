@@ -27,6 +27,7 @@ from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity, Verifier
 from strongroom.audit.sink import AuditedCall, AuditSink
 from strongroom.errors import AwsError
+from strongroom.storage.engine import storage_unavailable
 
 __all__ = ["App", "QueryService", "Service", "ServiceCall"]
 
@@ -50,6 +51,8 @@ Send = Callable[[Message], Awaitable[None]]
 ServiceCall = Callable[[str, dict[str, Any], SignedIdentity, str, str], dict[str, Any]]
 
 _JSON_TYPE = b"application/x-amz-json-1.1"
+#: a request that met a full, read-only or failing disk, or a lost database connection
+_STORAGE_DOWN = "The service cannot use its database right now; retry the request later."
 _XML_TYPE = b"text/xml"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -275,7 +278,10 @@ class App:
                 result = service.call(operation, params, identity, call.source_ip, call.request_id)
         except AwsError:
             raise
-        except Exception:
+        except Exception as exc:
+            if storage_unavailable(exc):
+                log.error("%s: the database is unavailable: %s", operation, type(exc).__name__)
+                raise AwsError("ServiceUnavailableException", _STORAGE_DOWN) from None
             log.exception("internal error in %s", operation)
             raise AwsError(service.internal_error, "An internal error occurred.") from None
         call.response = result

@@ -90,6 +90,10 @@ class _Peer:
     frames: list[list[NewEntry]] = field(default_factory=list)
 
 
+class _Refusing(Exception):
+    """The trail's tables cannot be written (an ingestion failed): batches are refused."""
+
+
 class Writer:
     """Accept clients, collect their frames, commit them in batches, acknowledge.
 
@@ -117,6 +121,7 @@ class Writer:
         self.stopping = False
         self._ingester = ingester
         self._head = ingester.start() if ingester is not None else (0, "")
+        self._refused, self._refused_logged = 0, -1e18  # calls refused, not yet logged
 
     def run(self) -> None:
         ingester = self._ingester
@@ -144,7 +149,7 @@ class Writer:
 
     def _append_journal(self, ingester: Ingester, entries: list[NewEntry]) -> None:
         if ingester.failed:
-            raise RuntimeError("the trail's tables cannot be written")
+            raise _Refusing
         if ingester.resumed:  # a failed ingestion succeeded: go on from the tables' head
             ingester.resumed = False
             self._head = self._store.head()
@@ -206,6 +211,13 @@ class Writer:
             else:
                 self._store.append(entries)
             ack = ACK_OK
+        except _Refusing:  # the ingester said why when it failed, and says when it recovers
+            self._refused += len(entries)
+            now = time.monotonic()
+            if now - self._refused_logged >= 10.0:
+                log.error("the trail's tables cannot be written: %d call(s) refused", self._refused)
+                self._refused, self._refused_logged = 0, now
+            ack = ACK_FAILED
         except Exception:
             log.exception("audit trail write failed; %d call(s) refused", len(entries))
             ack = ACK_FAILED

@@ -15,8 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import ExceptionContext, make_url
+from sqlalchemy.exc import DBAPIError
 
 from strongroom.errors import AwsError
 
@@ -26,6 +28,7 @@ __all__ = [
     "ChangeMonitor",
     "open_engine",
     "sqlite_url",
+    "storage_unavailable",
     "write_transaction",
 ]
 
@@ -66,6 +69,33 @@ def _nul_is_bad_input(context: ExceptionContext) -> BaseException | None:
             "which this service's PostgreSQL store cannot hold",
         )
     return None
+
+
+#: SQLite's primary result codes that say the database cannot be used just now, not that the
+#: statement or its data is wrong: busy or locked past the timeout, read-only, an I/O error,
+#: full, cannot be opened, a locking protocol error
+_SQLITE_UNAVAILABLE = frozenset({5, 6, 8, 10, 13, 14, 15})
+
+
+def storage_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what it wraps) says the database cannot be used right now: a full
+    or read-only file system, an I/O error, a lock held too long, a lost or refused PostgreSQL
+    connection, PostgreSQL out of disk. A request that meets one answers 503, not 500."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if isinstance(seen, DBAPIError):
+            if seen.connection_invalidated:
+                return True
+            seen = seen.orig
+        elif isinstance(seen, sqlite3.Error):
+            return (getattr(seen, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_UNAVAILABLE
+        elif isinstance(seen, psycopg.OperationalError):
+            return True
+        elif seen is None:
+            return False
+        else:
+            seen = seen.__cause__ or seen.__context__
+    return False
 
 
 #: Testing only, for the power-loss harness (scripts/power_loss.py): ``NORMAL`` there shows
