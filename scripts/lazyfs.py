@@ -5,12 +5,15 @@ reliability figure D2).
 
     .venv/bin/python scripts/lazyfs.py BACKING MOUNTPOINT [--control SOCKET]
         [--metadata dirsync|fsync] [--max-dirty-mib 1024]
-    .venv/bin/python scripts/lazyfs.py --control SOCKET --send cut|sync|stats
+    .venv/bin/python scripts/lazyfs.py --control SOCKET --send cut|sync|stats|heal|'fail EIO'
 
 It runs in the foreground and prints ``lazyfs: ready`` once the mount answers. Unmount with
 ``fusermount3 -u MOUNTPOINT`` (or SIGTERM), which is a clean shutdown: everything is synced.
 The control socket (default ``MOUNTPOINT.ctl``) takes one command a connection and answers
-one JSON line: ``cut`` loses power, ``sync`` syncs everything (sync(1)), ``stats`` counts.
+one JSON line: ``cut`` loses power, ``sync`` syncs everything (sync(1)), ``stats`` counts,
+``fail EIO|ENOSPC|EROFS`` makes every write, sync and name change (and an open for writing)
+fail with that error until ``heal`` (a failed fsync drops the file's unsynced data first, as
+Linux does: a later fsync succeeds with it lost; reliability figure A3).
 
 What is durable, i.e. in BACKING, and what a cut drops:
 
@@ -60,6 +63,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from lazyfs_state import HIDDEN, PAGE, MetadataLog, Op, Overlay, send
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+#: the faults the control socket can inject (``fail NAME``)
+FAULTS = ("EIO", "ENOSPC", "EROFS")
 
 
 def _parent(path: str) -> str:
@@ -73,17 +78,27 @@ class Handle:
     sync_writes: bool
 
 
-def _alive(method: _F) -> _F:
-    """Run under the lock; after a cut, fail with EIO."""
+def _alive(method: _F, writes: bool = False) -> _F:
+    """Run under the lock; after a cut, fail with EIO; ``writes``: while a fault is injected,
+    fail with it (an fsync that fails drops the file's unsynced data first, as Linux does)."""
 
     def run(self: LazyFS, *args: Any) -> Any:
         with self.mutex:
             if self.dead:
                 raise OSError(errno.EIO, "lazyfs: power is off")
+            if writes and self.fault is not None:
+                self.counts["faults"] += 1
+                if method.__name__ == "fsync":
+                    self._drop(self._handle(args[2]).ino)
+                raise OSError(self.fault, "lazyfs: injected fault")
             return method(self, *args)
 
     run.__name__ = method.__name__
     return run  # type: ignore[return-value]
+
+
+def _writes(method: _F) -> _F:
+    return _alive(method, writes=True)
 
 
 class LazyFS:
@@ -97,6 +112,7 @@ class LazyFS:
         self.max_dirty = max_dirty
         self.mutex = threading.RLock()
         self.dead = False
+        self.fault: int | None = None  # an errno every write, sync and name change fails with
         self.handles: dict[int, Handle] = {}
         self.opened: dict[int, int] = {}  # inode -> handles open on it
         self.overlays: dict[int, Overlay] = {}
@@ -104,7 +120,7 @@ class LazyFS:
         self.next_handle = 1
         self.dirty_pages = 0
         self.counts = dict.fromkeys(
-            ("writes", "fsyncs", "fsyncdirs", "synced_bytes", "metadata_ops", "cuts"), 0
+            ("writes", "fsyncs", "fsyncdirs", "synced_bytes", "metadata_ops", "cuts", "faults"), 0
         )
 
     # --- paths, overlays, the log -------------------------------------------------------------
@@ -188,8 +204,20 @@ class LazyFS:
                 "pending_metadata_ops": len(self.log.ops),
             }
 
+    def inject(self, name: str | None) -> dict[str, Any]:
+        """``fail EIO|ENOSPC|EROFS``: from now on every write, sync and name change (and an
+        open for writing) fails with it, reads go on; ``heal``: no more."""
+        with self.mutex:
+            self.fault = None if name is None else int(getattr(errno, name))
+            return {"fault": name}
+
     def serve_control(self, path: str) -> None:
-        commands = {"cut": self.cut, "sync": self.sync_all, "stats": self.stats}
+        commands: dict[str, Callable[[], dict[str, Any]]] = {
+            "cut": self.cut, "sync": self.sync_all, "stats": self.stats,
+            "heal": lambda: self.inject(None),
+        }  # fmt: skip
+        for name in FAULTS:
+            commands[f"fail {name}"] = lambda name=name: self.inject(name)  # type: ignore[misc]
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
         server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -248,17 +276,17 @@ class LazyFS:
         keys = ("f_bsize", "f_frsize", "f_blocks", "f_bfree", "f_bavail", "f_files", "f_ffree")
         return {k: getattr(sv, k) for k in (*keys, "f_favail", "f_namemax")}
 
-    @_alive
+    @_writes
     def chmod(self, path: str, mode: int) -> int:
         os.chmod(self._real(path), mode)
         return 0
 
-    @_alive
+    @_writes
     def chown(self, path: str, uid: int, gid: int) -> int:
         os.chown(self._real(path), uid, gid)
         return 0
 
-    @_alive
+    @_writes
     def utimens(self, path: str, times: tuple[int, int] | None = None) -> int:
         os.utime(self._real(path), ns=times) if times else os.utime(self._real(path))
         return 0
@@ -277,10 +305,13 @@ class LazyFS:
 
     @_alive
     def open(self, path: str, fi: Any) -> int:
+        if self.fault is not None and int(fi.flags) & os.O_ACCMODE != os.O_RDONLY:
+            self.counts["faults"] += 1
+            raise OSError(self.fault, "lazyfs: injected fault")
         self._open_handle(self._real(path), int(fi.flags), fi)
         return 0
 
-    @_alive
+    @_writes
     def create(self, path: str, mode: int, fi: Any) -> int:
         real = self._real(path)
         os.close(os.open(real, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, mode & 0o7777))
@@ -296,7 +327,7 @@ class LazyFS:
             return os.pread(handle.fd, size, offset)
         return overlay.read(size, offset)
 
-    @_alive
+    @_writes
     def write(self, path: str | None, data: bytes, offset: int, fi: Any) -> int:
         handle = self._handle(fi)
         if (self.dirty_pages + len(data) // PAGE + 2) * PAGE > self.max_dirty:
@@ -311,7 +342,7 @@ class LazyFS:
     def _truncate(self, ino: int, fd: int, length: int) -> None:
         self.dirty_pages -= self._overlay(ino, fd).truncate(length)
 
-    @_alive
+    @_writes
     def truncate(self, path: str, length: int, fi: Any = None) -> int:
         fd = os.open(self._real(path), os.O_RDWR | os.O_CLOEXEC)
         try:
@@ -320,7 +351,7 @@ class LazyFS:
             os.close(fd)
         return 0
 
-    @_alive
+    @_writes
     def fsync(self, path: str | None, datasync: int, fi: Any) -> int:
         self.counts["fsyncs"] += 1
         self._sync(self._handle(fi).ino)
@@ -328,7 +359,7 @@ class LazyFS:
             self._commit(len(self.log.ops))
         return 0
 
-    @_alive
+    @_writes
     def fsyncdir(self, path: str, datasync: int, fh: int) -> int:
         self.counts["fsyncdirs"] += 1
         self._commit(len(self.log.ops) if self.metadata == "fsync" else self.log.upto(path))
@@ -349,20 +380,20 @@ class LazyFS:
             os.close(handle.fd)
         return 0
 
-    @_alive
+    @_writes
     def mkdir(self, path: str, mode: int) -> int:
         os.mkdir(self._real(path), mode)
         self._log(Op("mkdir", path, (_parent(path),)))
         return 0
 
-    @_alive
+    @_writes
     def link(self, target: str, source: str) -> int:
         """``target``, a new name for the file ``source`` (mfusepy's order: ln source target)."""
         os.link(self._real(source), self._real(target))
         self._log(Op("link", target, (_parent(target),)))
         return 0
 
-    @_alive
+    @_writes
     def unlink(self, path: str) -> int:
         real = self._real(path)
         if os.path.isdir(real) and not os.path.islink(real):
@@ -370,7 +401,7 @@ class LazyFS:
         self._log(Op("unlink", path, (_parent(path),), trash=self.log.to_trash(real)))
         return 0
 
-    @_alive
+    @_writes
     def rmdir(self, path: str) -> int:
         real = self._real(path)
         if os.listdir(real):
@@ -378,7 +409,7 @@ class LazyFS:
         self._log(Op("rmdir", path, (_parent(path),), trash=self.log.to_trash(real)))
         return 0
 
-    @_alive
+    @_writes
     def rename(self, old: str, new: str) -> int:
         src, dest = self._real(old), self._real(new)
         os.lstat(src)
@@ -408,7 +439,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control", type=Path, help="the control socket (MOUNTPOINT.ctl)")
     parser.add_argument("--metadata", choices=("dirsync", "fsync"), default="dirsync")
     parser.add_argument("--max-dirty-mib", type=int, default=1024, help="1..16384")
-    parser.add_argument("--send", choices=("cut", "sync", "stats"), help="talk to a lazyfs")
+    sends = ("cut", "sync", "stats", "heal", *(f"fail {name}" for name in FAULTS))
+    parser.add_argument("--send", choices=sends, help="talk to a lazyfs")
     args = parser.parse_args(argv)
     if args.send:
         if args.control is None:

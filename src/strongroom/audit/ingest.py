@@ -165,5 +165,9 @@ class Ingester:
             return False
         except Exception:
             log.exception("ingesting the audit journal into the trail failed")
+            # a SQLite connection that met an I/O error stays unusable ("attempt to write a
+            # readonly database") after the disk is back: the retry opens new ones
+            self._store.close()
+            self._store.engine.dispose()
             return False
         return True

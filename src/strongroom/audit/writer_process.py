@@ -65,7 +65,10 @@ class WriterProcess:
         if line.strip() != b"ready":
             proc.wait(timeout=10)
             raise RuntimeError(f"the audit trail writer did not start (exit {proc.returncode})")
-        replace_text(self.data_dir / PID_FILE, f"{proc.pid}\n")
+        try:
+            replace_text(self.data_dir / PID_FILE, f"{proc.pid}\n")
+        except OSError as exc:  # the writer serves all the same; the file is for operators
+            log.warning("cannot write %s: %s", PID_FILE, exc.strerror)
         if self._watchdog is None:
             self._watchdog = threading.Thread(
                 target=self._watch, name="trail-watchdog", daemon=True
