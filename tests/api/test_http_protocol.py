@@ -17,6 +17,7 @@ import pytest
 import uvicorn
 from uvicorn.server import ServerState
 
+from strongroom.api import http_protocol
 from strongroom.api.http_protocol import MAX_BODY, MAX_QUEUE, Answer, EdgeProtocol, Headers
 
 
@@ -280,6 +281,39 @@ def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
     _, (received, waited) = _serve(edge, script, keep_alive=0.3)
     assert len(_answers(received)) == 1
     assert 0.2 < waited < 5
+
+
+@pytest.mark.parametrize("part", ["head", "body"])
+def test_a_request_trickling_in_is_answered_408_after_its_deadline(
+    monkeypatch: pytest.MonkeyPatch, part: str
+) -> None:
+    """A slow-loris client sends a byte at a time, never idle long enough to be closed as
+    idle: its request must arrive in full within REQUEST_SECONDS of its first byte."""
+    monkeypatch.setattr(http_protocol, "REQUEST_SECONDS", 0.6)
+    edge = _Echo()
+    whole = POST % (8, b"abcdefgh")
+    at = whole.index(b"\r\n\r\n") + (4 if part == "body" else -10)
+
+    async def script(client: Client, sock: socket.socket) -> tuple[bytes, float]:
+        loop = asyncio.get_running_loop()
+        first = await client(POST % (1, b"a"), _count(1))  # a request in time is answered
+        started = loop.time()
+        await loop.sock_sendall(sock, whole[:at])
+        for byte in whole[at : at + 40]:
+            await asyncio.sleep(0.1)  # well inside the keep-alive timeout
+            try:
+                await loop.sock_sendall(sock, bytes([byte]))
+            except OSError:
+                break
+        rest = await client(b"", lambda r: False)  # until the server closes
+        return first + rest, loop.time() - started
+
+    _, (received, waited) = _serve(edge, script, keep_alive=0.5)
+    answers = _answers(received)
+    assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 408 Request Timeout"]
+    assert json.loads(answers[1][2])["__type"] == "RequestTimeoutException"
+    assert answers[1][1][b"connection"] == b"close"
+    assert 0.5 < waited < 4
 
 
 def test_an_edge_failure_is_a_500_and_the_connection_goes_on() -> None:

@@ -34,6 +34,15 @@ from typing import Any, Protocol, cast
 
 import httptools
 
+from strongroom.api._canned import (
+    BAD_REQUEST,
+    CONTINUE,
+    HEAD_TOO_LARGE,
+    INTERNAL,
+    REASONS,
+    REQUEST_SECONDS,
+    TIMED_OUT,
+)
 from strongroom.api.tls import TlsDetails, tls_details
 
 __all__ = ["MAX_BODY", "MAX_HEAD", "MAX_QUEUE", "Answer", "Edge", "EdgeProtocol", "Headers"]
@@ -49,34 +58,6 @@ Headers = list[tuple[bytes, bytes]]
 #: (status, content type, body, request id or b"")
 Answer = tuple[int, bytes, bytes, bytes]
 log = logging.getLogger("strongroom.api")
-
-_MESSAGE = (
-    b'{"__type":"RequestHeaderFieldsTooLarge",'
-    b'"message":"The request line and headers are larger than 65536 bytes"}'
-)
-_HEAD_TOO_LARGE = b"".join(
-    [
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-        b"content-type: application/x-amz-json-1.1\r\n",
-        b"content-length: " + str(len(_MESSAGE)).encode() + b"\r\n",
-        b"connection: close\r\n\r\n",
-        _MESSAGE,
-    ]
-)
-_BAD_REQUEST = (
-    b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 30\r\nconnection: close\r\n\r\nInvalid HTTP request received."
-)
-_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_INTERNAL = (
-    500,
-    b"application/x-amz-json-1.1",
-    b'{"__type":"InternalFailure","message":"An internal error occurred."}',
-    b"",
-)
-_REASONS = {200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found",
-            413: b"Request Entity Too Large", 500: b"Internal Server Error",
-            503: b"Service Unavailable"}  # fmt: skip
 
 
 class Edge(Protocol):
@@ -139,6 +120,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._outbox: list[bytes] = []  # this turn's answers, written by _send_out
         self._close_when_sent = False
         self._last_active = 0.0
+        self._started: float | None = None  # when the request being received began
         self._timer: asyncio.TimerHandle | None = None
         # the request being parsed
         self._in_head = True
@@ -186,7 +168,7 @@ class EdgeProtocol(asyncio.Protocol):
                 return
             self._closing = True
             if not self._busy:  # else the answers in hand go first, then the connection closes
-                self._write(_BAD_REQUEST)
+                self._write(BAD_REQUEST)
                 self._close()
             return
         # checked after parsing, so that a head and body arriving in one read are not refused
@@ -217,6 +199,7 @@ class EdgeProtocol(asyncio.Protocol):
 
     # -- parser callbacks ------------------------------------------------------------------
     def on_message_begin(self) -> None:
+        self._started = self._loop.time()
         self._url = b""
         self._headers = []
         self._chunks = []
@@ -248,7 +231,7 @@ class EdgeProtocol(asyncio.Protocol):
         if declared > MAX_BODY:
             self._refuse_body()
         elif self._expect_continue and not self._busy:
-            self._write(_CONTINUE)  # (behind another request's answer it would come too soon)
+            self._write(CONTINUE)  # (behind another request's answer it would come too soon)
 
     def on_body(self, body: bytes) -> None:
         if self._refused:
@@ -261,6 +244,7 @@ class EdgeProtocol(asyncio.Protocol):
             self._chunks.append(body)
 
     def on_message_complete(self) -> None:
+        self._started = None
         self._in_head = True
         self._head_bytes = 0
         if self._refused:
@@ -302,7 +286,7 @@ class EdgeProtocol(asyncio.Protocol):
                 )
             except Exception:
                 log.exception("unanswered request")
-                status, content_type, body, request_id = _INTERNAL
+                status, content_type, body, request_id = INTERNAL
             if not request.keep_alive:
                 self._closing = True
                 self._queue.clear()
@@ -322,7 +306,7 @@ class EdgeProtocol(asyncio.Protocol):
     def _respond(
         self, status: int, content_type: bytes, body: bytes, request_id: bytes, head_only: bool
     ) -> None:
-        reason = _REASONS.get(status) or b"Status"
+        reason = REASONS.get(status) or b"Status"
         parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason)]
         for name, value in self._state.default_headers:
             parts.append(b"%s: %s\r\n" % (name, value))
@@ -376,7 +360,7 @@ class EdgeProtocol(asyncio.Protocol):
     def _refuse_head(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             log.warning("Request head over %d bytes refused", MAX_HEAD)
-        self._write(_HEAD_TOO_LARGE)
+        self._write(HEAD_TOO_LARGE)
         self._closing = True
         self._queue.clear()
         self._close()
@@ -396,17 +380,27 @@ class EdgeProtocol(asyncio.Protocol):
 
     def _on_timer(self) -> None:
         """Close a connection idle for ``timeout_keep_alive`` s (one timer per period, not
-        one per request: the deadline moves with every read and answer)."""
+        one per request: the deadline moves with every read and answer), or one whose request
+        has not arrived in full :data:`REQUEST_SECONDS` after its first byte (answered 408, or
+        dropped behind the answers in hand)."""
         self._timer = None
         if self._transport is None or self._transport.is_closing():
             return
-        idle = self._loop.time() - self._last_active
+        now = self._loop.time()
+        idle = now - self._last_active
+        late = REQUEST_SECONDS - (now - self._started) if self._started is not None else 1e9
+        if late <= 0 and not self._closing:
+            self._closing = True
+            self._pause_reading()
+            if not self._busy and not self._queue:
+                self._write(TIMED_OUT)
+                self._close()
+                return
         if not self._busy and not self._queue and idle >= self._idle_timeout:
             self._close()
         else:
-            self._timer = self._loop.call_later(
-                max(self._idle_timeout - idle, 0.05), self._on_timer
-            )
+            wait = min(self._idle_timeout - idle, late if late > 0 else 1e9)
+            self._timer = self._loop.call_later(max(wait, 0.05), self._on_timer)
 
 
 class _HeadTooLarge(Exception):
