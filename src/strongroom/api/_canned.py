@@ -6,18 +6,24 @@ from __future__ import annotations
 #: however steadily its bytes trickle in (a slow-loris client holds a connection otherwise)
 REQUEST_SECONDS = 20.0
 
-_MESSAGE = (
+
+def _json_and_close(status: bytes, message: bytes) -> bytes:
+    """A whole response: ``status`` line, an AWS JSON error, ``connection: close``."""
+    return b"".join(
+        [
+            b"HTTP/1.1 " + status + b"\r\n",
+            b"content-type: application/x-amz-json-1.1\r\n",
+            b"content-length: " + str(len(message)).encode() + b"\r\n",
+            b"connection: close\r\n\r\n",
+            message,
+        ]
+    )
+
+
+HEAD_TOO_LARGE = _json_and_close(
+    b"431 Request Header Fields Too Large",
     b'{"__type":"RequestHeaderFieldsTooLarge",'
-    b'"message":"The request line and headers are larger than 65536 bytes"}'
-)
-HEAD_TOO_LARGE = b"".join(
-    [
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
-        b"content-type: application/x-amz-json-1.1\r\n",
-        b"content-length: " + str(len(_MESSAGE)).encode() + b"\r\n",
-        b"connection: close\r\n\r\n",
-        _MESSAGE,
-    ]
+    b'"message":"The request line and headers are larger than 65536 bytes"}',
 )
 BAD_REQUEST = (
     b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"
@@ -34,16 +40,8 @@ REASONS = {200: b"OK", 400: b"Bad Request", 403: b"Forbidden", 404: b"Not Found"
             413: b"Request Entity Too Large", 500: b"Internal Server Error",
             503: b"Service Unavailable"}  # fmt: skip
 
-_SLOW = (
+TIMED_OUT = _json_and_close(
+    b"408 Request Timeout",
     b'{"__type":"RequestTimeoutException",'
-    b'"message":"The request was not received in full within %d seconds"}' % REQUEST_SECONDS
-)
-TIMED_OUT = b"".join(
-    [
-        b"HTTP/1.1 408 Request Timeout\r\n",
-        b"content-type: application/x-amz-json-1.1\r\n",
-        b"content-length: " + str(len(_SLOW)).encode() + b"\r\n",
-        b"connection: close\r\n\r\n",
-        _SLOW,
-    ]
+    b'"message":"The request was not received in full within %d seconds"}' % REQUEST_SECONDS,
 )
