@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -124,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
                  *args.serve_arg]  # fmt: skip
         log = work / "serve.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(argv_, stdout=out, stderr=out)
+            # --serve-arg may ask for the trail-off baseline
+            env = {**os.environ, "STRONGROOM_TESTING_ALLOW_NO_TRAIL": "1"}
+            proc = subprocess.Popen(argv_, stdout=out, stderr=out, env=env)
         try:
             kb.wait_for_port(proc, port, log, timeout=600)
             access, secret = kb.read_credentials(data_dir / "credentials")

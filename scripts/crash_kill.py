@@ -94,8 +94,9 @@ def serve(
     argv = [str(BIN), "serve", "--port", str(port), "--data-dir", str(data), *extra]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [*argv, "--workers", str(workers)], stdout=out, stderr=out, start_new_session=True
-        )
+            [*argv, "--workers", str(workers)], stdout=out, stderr=out, start_new_session=True,
+            env={**os.environ, "STRONGROOM_TESTING_ALLOW_NO_TRAIL": "1"},  # --serve-arg's control
+        )  # fmt: skip
     try:
         deadline = time.monotonic() + 60
         while True:

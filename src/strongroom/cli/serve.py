@@ -39,6 +39,9 @@ SELF_SIGNED_KEY = "tls-self-signed.key"
 #: the TLS 1.2 cipher suites HTTPS offers (TLS 1.3's are all AEAD and forward-secret already)
 TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
+#: testing and benchmarks only: lets ``--insecure-no-audit-trail`` through
+NO_TRAIL_ENV = "STRONGROOM_TESTING_ALLOW_NO_TRAIL"
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="STRONGROOM_HOST")
@@ -85,7 +88,8 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
     "--insecure-no-audit-trail",
     is_flag=True,
     hidden=True,
-    help="Benchmarks only: record no audit trail (the trail-off baseline).",
+    help="Benchmarks only: record no audit trail (the trail-off baseline); refused unless "
+    "STRONGROOM_TESTING_ALLOW_NO_TRAIL=1.",
 )
 @click.option(
     "--alarms-config",
@@ -159,7 +163,7 @@ def serve(
         tls_cert=str(Path(tls_cert).resolve()) if tls_cert else None,
         tls_key=str(Path(tls_key).resolve()) if tls_key else None,
     )
-    config = _with_tls(config, tls_self_signed)
+    config = _no_trail_only_for_tests(_with_tls(config, tls_self_signed))
     config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         lock = lock_data_dir(config.data_dir)
@@ -217,6 +221,16 @@ def _self_test() -> None:
         run_self_tests()
     except SelfTestFailure as exc:
         _refuse(f"cryptographic self-test failed ({exc}); not serving", 3)
+
+
+def _no_trail_only_for_tests(config: Config) -> Config:
+    if config.insecure_no_audit_trail and os.environ.get(NO_TRAIL_ENV) != "1":
+        _refuse(
+            "--insecure-no-audit-trail is for benchmarks and tests only: the audit trail cannot "
+            f"be turned off by configuration (a benchmark sets {NO_TRAIL_ENV}=1)",
+            2,
+        )
+    return config
 
 
 def _refuse(problem: str, status: int) -> NoReturn:
