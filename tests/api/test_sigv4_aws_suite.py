@@ -95,7 +95,11 @@ def _authorization(case: dict[str, Any]) -> tuple[int, str]:
     return next((i, v) for i, (n, v) in enumerate(case["headers"]) if n.lower() == "authorization")
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+#: every case but the one refused as it is (an unsigned token): changing it would prove nothing
+_ACCEPTED = [c for c in CASES if c["name"] != _TOKEN_AFTER]
+
+
+@pytest.mark.parametrize("case", _ACCEPTED, ids=[c["name"] for c in _ACCEPTED])
 def test_every_change_to_a_signed_part_is_refused(case: dict[str, Any]) -> None:
     case = _as_signed(case)
     where, authorization = _authorization(case)
