@@ -135,6 +135,31 @@ def test_what_a_recycled_file_held_before_is_not_taken_for_damage(tmp_path: Path
     assert time.perf_counter() - started < 5  # a scan of the 4 MiB spare, not a byte loop
 
 
+def test_a_new_writer_never_reuses_the_number_its_spare_was_written_under(
+    tmp_path: Path,
+) -> None:
+    """With every segment ingested and recycled, a new writer once started again at segment 1,
+    whose spare still held segment 1's frames past what it wrote over them: the same number,
+    so they passed the CRC and read as a damaged segment (found by the default run, a serve
+    killed and restarted)."""
+    store, journal = _store(tmp_path), Journal(tmp_path)
+    head = store.head()
+    for count, start in ((6, 0), (1, 6)):  # two frames: a long one, then a short one
+        chained = chain_entries(*head, _entries(count, start))
+        journal.append(chained)
+        head = (chained[-1].seq, chained[-1].hash)
+    first = journal.current
+    journal.rotate()
+    assert catch_up(store, tmp_path) == 7
+    journal.recycle(first)
+    assert journal.segments() == []
+    again = Journal(tmp_path)  # serve restarted
+    again.append(chain_entries(*store.head(), _entries(1, 7)))  # shorter than the old first
+    assert again.current.name != first.name
+    assert [e.seq for e in again.read()] == [8]
+    assert catch_up(store, tmp_path) == 8
+
+
 def test_a_writer_whose_first_ingestion_failed_goes_on_from_the_tables_head(
     tmp_path: Path,
 ) -> None:

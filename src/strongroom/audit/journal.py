@@ -99,8 +99,7 @@ class Journal:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        existing = self.segments()
-        self._number = _number(existing[-1]) + 1 if existing else 1
+        self._number = self._highest() + 1
         self._fd: int | None = None
         self._offset = 0
         self._spare_lock = threading.Lock()
@@ -109,6 +108,18 @@ class Journal:
         """The segment files there are, oldest first."""
         found = [p for p in self.data_dir.glob(_PREFIX + "*") if p.name[len(_PREFIX) :].isdigit()]
         return sorted(found, key=_number)
+
+    def _highest(self) -> int:
+        """The highest segment number any file here was written under: the segments', and the
+        spare's (or one being made spare), whose frames stay past what is written over them. A
+        number is never used twice, so those frames never pass a new segment's CRC."""
+        numbers = [_number(path) for path in self.segments()]
+        for name in (_SPARE, _FILLING):
+            with contextlib.suppress(OSError), open(self.data_dir / name, "rb") as spare:
+                head = spare.read(_HEADER.size)
+                if len(head) == _HEADER.size and head[:4] == _MAGIC:
+                    numbers.append(_HEADER.unpack(head)[1])
+        return max(numbers, default=0)
 
     @property
     def current(self) -> Path:
