@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.cloudhsm.conftest import (
+    ADMIN_PW,
     activate,
     connect_store,
     hsm_cli,
@@ -114,3 +116,31 @@ def test_custom_key_store_end_to_end(hsm: Any, hsm_server: Server, tmp_path: Pat
         ]
         == b"secret"
     )
+
+
+def test_no_hsm_password_is_on_disk_or_in_a_log(hsm_server: Server) -> None:
+    """After the custom key store's life above (and the module's clusters): the passwords
+    given to the HSMs and to KMS (the admin's, kmsuser's) are nowhere in the data directory
+    (databases, WAL, the HSM nodes' stores, logs and audit logs) or serve's log, as text,
+    base64 or hex (reliability figure S9)."""
+    passwords = [ADMIN_PW, "kmsuser-pass-1"]
+    forms = [
+        form
+        for password in passwords
+        for form in (
+            password.encode(),
+            base64.b64encode(password.encode()),
+            password.encode().hex().encode(),
+        )
+    ]
+    files = [p for p in hsm_server.data_dir.rglob("*") if p.is_file()]
+    assert len(files) > 10  # the HSM nodes' files are there
+    if hsm_server.log_path is not None:
+        files.append(hsm_server.log_path)
+    found = [
+        (str(path.relative_to(hsm_server.data_dir.parent)), form)
+        for path in files
+        for form in forms
+        if form in path.read_bytes()
+    ]
+    assert found == []
