@@ -106,7 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                         os.environ["PYTHONPATH"] = saved
         requests: dict[str, Path] = {}
         for number, (name, server) in enumerate(servers.items()):
-            key = ksb.create_key(server, "RSA_2048") if args.op == "Sign" else kb.create_key(server)
+            key = (
+                ksb.create_key(server, "RSA_2048")
+                if args.op == "Sign"
+                else kb.create_key(server)[0]
+            )
             requests[name] = work / f"requests{number}"
             write_requests(server, args.op, key, requests[name], settings.signed)
             load(server, requests[name], settings, 2)  # warm-up

@@ -1,4 +1,4 @@
-"""Benchmark Strongroom's KMS Encrypt and GenerateDataKey against moto_server, in one run.
+"""Benchmark Strongroom's KMS Encrypt, Decrypt and GenerateDataKey against moto_server, in one run.
 
 For each server (a fresh ``strongroom serve`` on a temporary data dir, the same with
 ``--insecure-no-audit-trail`` (``sr-notrail``: SigV4 and durable storage, no audit trail), then
@@ -66,6 +66,7 @@ class Server:
     access_key: str
     secret_key: str
     key_id: str = ""
+    blob: bytes = b""  # a ciphertext under key_id, for Decrypt
     scheme: str = "http"
 
     @property
@@ -212,7 +213,7 @@ def server_pid(server: Server) -> int:
 # --- requests ----------------------------------------------------------------------------------
 
 
-def create_key(server: Server) -> str:
+def create_key(server: Server) -> tuple[str, bytes]:
     client = boto3.client(
         "kms",
         endpoint_url=server.endpoint,
@@ -224,12 +225,14 @@ def create_key(server: Server) -> str:
     key_id = client.create_key(Description="kms_bench")["KeyMetadata"]["KeyId"]
     blob = client.encrypt(KeyId=key_id, Plaintext=b"x" * 32)["CiphertextBlob"]
     assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x" * 32
-    return str(key_id)
+    return str(key_id), bytes(blob)
 
 
-def request_body(operation: str, key_id: str) -> dict[str, Any]:
+def request_body(operation: str, key_id: str, blob: bytes = b"") -> dict[str, Any]:
     if operation == "Encrypt":
         return {"KeyId": key_id, "Plaintext": base64.b64encode(secrets.token_bytes(32)).decode()}
+    if operation == "Decrypt":  # one ciphertext: the bodies are told apart by X-Bench-Seq
+        return {"CiphertextBlob": base64.b64encode(blob).decode()}
     return {"KeyId": key_id, "KeySpec": "AES_256"}
 
 
@@ -263,7 +266,7 @@ def write_signed(
 def sign_requests(server: Server, operation: str, count: int, path: Path) -> None:
     """``count`` distinct signed requests of ``operation`` (Encrypt bodies differ by their
     random plaintext; GenerateDataKey bodies are alike, told apart by ``X-Bench-Seq``)."""
-    bodies = (request_body(operation, server.key_id) for _ in range(count))
+    bodies = (request_body(operation, server.key_id, server.blob) for _ in range(count))
     write_signed(server, operation, bodies, path)
 
 
@@ -361,7 +364,7 @@ def parse_wrk(
 
 
 def bench_server(server: Server, settings: Settings, workdir: Path) -> list[LoadResult]:
-    server.key_id = create_key(server)
+    server.key_id, server.blob = create_key(server)
     if settings.warmup:
         run_wrk(server, "Encrypt", settings, settings.warmup, workdir)
     results = []

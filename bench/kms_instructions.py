@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                 key_id = ksb.create_key(server, "RSA_2048")
                 ksb.sign_requests(server, key_id, ksb.CASES["RSA_2048"], count, signed)
             else:
-                server.key_id = kb.create_key(server)
+                server.key_id, server.blob = kb.create_key(server)
                 kb.sign_requests(server, args.operation, count, signed)
             requests = parse_requests(signed)
             asyncio.run(replay(port, requests[:WARM_UP], args.connections))

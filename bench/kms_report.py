@@ -12,7 +12,7 @@ from typing import Any
 
 __all__ = ["OPERATIONS", "LoadResult", "busy_warnings", "check", "save", "table"]
 
-OPERATIONS = ("Encrypt", "GenerateDataKey")
+OPERATIONS = ("Encrypt", "Decrypt", "GenerateDataKey")
 
 
 @dataclass
