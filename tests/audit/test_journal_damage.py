@@ -3,6 +3,7 @@ and a writer whose first ingestion failed goes on from the tables' head once one
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -15,9 +16,10 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from strongroom.audit.events import iso_time
 from strongroom.audit.ingest import Ingester
 from strongroom.audit.journal import SPARE_BYTES, Journal, JournalDamaged, catch_up
-from strongroom.audit.store import chain_entries
+from strongroom.audit.store import NewEntry, chain_entries
 from strongroom.audit.verify import verify_trail
 from strongroom.audit.writer import Writer, _Refusing
 from strongroom.crypto.audit_sign import load_or_create_signer
@@ -241,3 +243,25 @@ def test_serve_refuses_calls_over_a_damaged_journal_until_it_is_mended(tmp_path:
         kms.describe_key(KeyId=key)
     proc = audit_cli(data, "verify")
     assert proc.returncode == 0 and "OK:" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("fraction", [0.999996, 0.9999999, 0.0, 0.5])
+def test_a_time_just_before_a_whole_second_verifies(tmp_path: Path, fraction: float) -> None:
+    """verify compares each record's indexed time with its body's to the second. Read as text,
+    SQLite's REAL kept 15 digits and rounded x.999996 up to the next second: an intact record
+    was reported altered (about 1 in 10^5: found by the default run under load)."""
+    store = _store(tmp_path)
+    moment = 1_795_000_000 + fraction
+    entry = _entries(1)[0]
+    body = json.loads(entry.body)
+    body["eventTime"] = iso_time(moment)
+    columns = entry.columns._replace(event_time=moment)
+    chained = chain_entries(*store.head(), [NewEntry("event", json.dumps(body).encode(), columns)])
+    Journal(tmp_path).append(chained)
+    assert catch_up(store, tmp_path) == 1
+    report = verify_trail(store, load_or_create_signer(tmp_path).verifier())
+    assert report.ok, report
+    with sqlite3.connect(tmp_path / "audit.db") as conn:  # a second later: altered
+        conn.execute("UPDATE audit_events SET event_time = event_time + 1")
+    report = verify_trail(store, load_or_create_signer(tmp_path).verifier())
+    assert not report.ok and report.first_bad_seq == 1

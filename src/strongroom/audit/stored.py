@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Engine, LargeBinary, cast, select
+from sqlalchemy import ColumnElement, Engine, LargeBinary, cast, select, type_coerce
+from sqlalchemy.types import NullType
 
 from strongroom.audit.events import iso_time
 from strongroom.storage.audit_schema import audit_digests, audit_events, audit_head
@@ -72,6 +73,10 @@ class Head:
 
 
 def _raw(engine: Engine, column: Any) -> ColumnElement[Any]:
+    if column.name == "event_time":
+        # as stored, unconverted: a REAL cast to text keeps 15 digits, which rounds a time a
+        # few microseconds before a whole second up to it (a false "altered" in 1 of ~10^5)
+        return type_coerce(column, NullType())
     return cast(column, LargeBinary) if engine.dialect.name == "sqlite" else column
 
 
