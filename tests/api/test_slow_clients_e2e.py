@@ -38,7 +38,7 @@ def test_a_hundred_slow_loris_connections_do_not_starve_other_clients(
             started = time.monotonic()
             kms.list_keys(Limit=1)
             answered += 1
-            assert time.monotonic() - started < 2, "a client waited behind the slow ones"
+            assert time.monotonic() - started < 5, "a client waited behind the slow ones"
             time.sleep(0.2)
         assert answered >= 5
         # the slow connections are still open (under the deadline) and unanswered
