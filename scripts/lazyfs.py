@@ -80,17 +80,14 @@ class Handle:
 
 def _alive(method: _F, writes: bool = False) -> _F:
     """Run under the lock; after a cut, fail with EIO; ``writes``: while a fault is injected,
-    fail with it (an fsync that fails drops the file's unsynced data first, as Linux does)."""
+    fail with it."""
 
     def run(self: LazyFS, *args: Any) -> Any:
         with self.mutex:
             if self.dead:
                 raise OSError(errno.EIO, "lazyfs: power is off")
-            if writes and self.fault is not None:
-                self.counts["faults"] += 1
-                if method.__name__ == "fsync":
-                    self._drop(self._handle(args[2]).ino)
-                raise OSError(self.fault, "lazyfs: injected fault")
+            if writes:
+                self._check_fault()
             return method(self, *args)
 
     run.__name__ = method.__name__
@@ -204,6 +201,11 @@ class LazyFS:
                 "pending_metadata_ops": len(self.log.ops),
             }
 
+    def _check_fault(self) -> None:
+        if self.fault is not None:
+            self.counts["faults"] += 1
+            raise OSError(self.fault, "lazyfs: injected fault")
+
     def inject(self, name: str | None) -> dict[str, Any]:
         """``fail EIO|ENOSPC|EROFS``: from now on every write, sync and name change (and an
         open for writing) fails with it, reads go on; ``heal``: no more."""
@@ -305,9 +307,8 @@ class LazyFS:
 
     @_alive
     def open(self, path: str, fi: Any) -> int:
-        if self.fault is not None and int(fi.flags) & os.O_ACCMODE != os.O_RDONLY:
-            self.counts["faults"] += 1
-            raise OSError(self.fault, "lazyfs: injected fault")
+        if int(fi.flags) & os.O_ACCMODE != os.O_RDONLY:
+            self._check_fault()
         self._open_handle(self._real(path), int(fi.flags), fi)
         return 0
 
@@ -351,9 +352,12 @@ class LazyFS:
             os.close(fd)
         return 0
 
-    @_writes
+    @_alive
     def fsync(self, path: str | None, datasync: int, fi: Any) -> int:
         self.counts["fsyncs"] += 1
+        if self.fault is not None:  # as Linux does: the unsynced data is dropped, not kept
+            self._drop(self._handle(fi).ino)
+            self._check_fault()
         self._sync(self._handle(fi).ino)
         if self.metadata == "fsync":
             self._commit(len(self.log.ops))

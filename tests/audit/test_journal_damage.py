@@ -10,7 +10,6 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from strongroom.audit.verify import verify_trail
 from strongroom.audit.writer import Writer, _Refusing
 from strongroom.crypto.audit_sign import load_or_create_signer
 from tests.audit.conftest import audit_cli
-from tests.audit.test_journal import SLOW_INGEST, _entries, _store, _writer_pid
+from tests.audit.test_journal import SLOW_INGEST, _entries, _store, _wait, _writer_pid
 from tests.conftest import running_server
 
 _HEADER = 12  # b"SRJ2" || u64 segment number
@@ -195,13 +194,6 @@ def test_a_writer_whose_first_ingestion_failed_goes_on_from_the_tables_head(
     assert store.head()[0] == 5
     report = verify_trail(store, load_or_create_signer(tmp_path).verifier())
     assert report.ok and report.entries == 5, report
-
-
-def _wait(condition: Callable[[], bool], what: str, seconds: float = 20) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def test_serve_refuses_calls_over_a_damaged_journal_until_it_is_mended(tmp_path: Path) -> None:
