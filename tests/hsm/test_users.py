@@ -3,12 +3,13 @@ username and password rules, session timeout."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 import pytest
 
-from strongroom.hsm.client import ErrorCode, HsmClientError
+from strongroom.hsm.client import AsyncHsmClient, ErrorCode, HsmClientError, client_ssl_context
 
 from .conftest import ADMIN_PW, NodeProc, activate
 
@@ -51,6 +52,35 @@ def test_lockout_after_exactly_five_failures_and_admin_unlock(node: NodeProc) ->
     assert "locked after 5" in failures[-1].detail
     locked = [r for r in records if r.user == "bob" and r.code == ErrorCode.USER_LOCKED]
     assert len(locked) == 1
+
+
+def test_concurrent_guesses_check_at_most_five_passwords(node: NodeProc) -> None:
+    """Twelve wrong passwords sent at once on one connection: five are checked and answered;
+    the rest are refused without being checked while those five take the budget
+    (LIMIT_EXCEEDED), or answered USER_LOCKED whatever they were (no result revealed)."""
+
+    async def race() -> list[ErrorCode | int | None]:
+        context = client_ssl_context(node_cert=node.cert)
+        async with AsyncHsmClient([node.address], context, timeout=15) as client:
+            await client.hsm_info()
+
+            async def guess(n: int) -> ErrorCode | int | None:
+                args = {"username": "carol", "role": "crypto-user", "password": f"guess-{n}"}
+                try:
+                    await client.call_on(0, "login", args)
+                except HsmClientError as exc:
+                    return exc.code
+                return None
+
+            return list(await asyncio.gather(*(guess(n) for n in range(12))))
+
+    answers = asyncio.run(race())
+    assert answers.count(ErrorCode.LOGIN_FAILURE) == 5, answers
+    unchecked = answers.count(ErrorCode.LIMIT_EXCEEDED)
+    assert unchecked >= 1, answers  # all twelve arrive before the first check ends
+    assert unchecked + answers.count(ErrorCode.USER_LOCKED) == 7, answers
+    with node.client() as c:
+        assert _code(c.login, "carol", "carol-pass") is ErrorCode.USER_LOCKED
 
 
 def test_unknown_user_and_wrong_password_look_alike(node: NodeProc) -> None:

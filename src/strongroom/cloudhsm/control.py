@@ -27,6 +27,7 @@ from strongroom.cloudhsm.backups import BackupKeeper
 from strongroom.cloudhsm.domain import Cluster, Hsm
 from strongroom.cloudhsm.keysync import KeySync
 from strongroom.cloudhsm.nodes import NodeLink
+from strongroom.cloudhsm.peering import PeerSync
 from strongroom.cloudhsm.supervisor import NodeSupervisor
 from strongroom.storage import cloudhsm_repo as repo
 from strongroom.storage.engine import write_transaction
@@ -60,6 +61,7 @@ class ClusterControl:
         self.passes: list[Callable[[], None]] = []
         self.backups = BackupKeeper(self)
         self.keysync = KeySync(self)
+        self.peers = PeerSync(self)
 
     # --- storage -----------------------------------------------------------------------------
 
@@ -261,6 +263,7 @@ class ClusterControl:
             self.update_cluster(cluster.cluster_id, expect=cluster.state, state=after)
         elif cluster.state == d.ACTIVE:
             self.backups.step(cluster)
+            self.peers.step(cluster)
             self.keysync.step(cluster)
         elif cluster.state in (d.MODIFY_IN_PROGRESS, d.ROLLBACK_IN_PROGRESS):
             self._migrate(cluster)

@@ -54,6 +54,14 @@ class LoginArgs(_Args):
     password: str
 
 
+class PeerEventArgs(_Args):
+    blob: bytes
+
+
+class PeersArgs(_Args):
+    peers: list[str]
+
+
 class UserArgs(_Args):
     username: str
     role: str

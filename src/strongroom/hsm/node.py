@@ -28,6 +28,7 @@ from strongroom.crypto.x509 import encrypted_private_pem, generate_node_key, sel
 from strongroom.hsm.audit import AuditLog, AuditRecord
 from strongroom.hsm.errors import ErrorCode, HsmError
 from strongroom.hsm.hsm_types import DEFAULT_HSM_TYPE, HSM_TYPES, HsmTypeLimits
+from strongroom.hsm.lockout import LoginGuard
 from strongroom.hsm.objects import KeyObject, KeyTable
 from strongroom.hsm.protocol import PROTOCOL_VERSION, RequestIn
 from strongroom.hsm.registry import Ctx, OpSpec, Registry
@@ -103,6 +104,7 @@ class Node:
         self.users = UserTable(self.state.users)
         self.keys = KeyTable(keys)
         self.sessions = SessionTable(self.clock, config.session_timeout)
+        self.guard = LoginGuard(self)
         self.audit = AuditLog(config.data_dir / "audit.log", self.store.sealer("audit"))
         self.persist()
         self.write_tls_files()

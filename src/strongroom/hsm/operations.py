@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from strongroom.hsm import (
+    lockout,
     ops_backup,
     ops_cluster,
     ops_crypto,
@@ -19,6 +20,7 @@ __all__ = ["build_registry"]
 def build_registry() -> Registry:
     """Every wire operation, declared once."""
     reg = Registry()
-    for family in (ops_users, ops_keys, ops_wrap, ops_crypto, ops_cluster, ops_join, ops_backup):
+    families = (ops_users, ops_keys, ops_wrap, ops_crypto, ops_cluster, ops_join, ops_backup)
+    for family in (*families, lockout):
         family.register(reg)
     return reg

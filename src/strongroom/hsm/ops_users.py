@@ -11,7 +11,6 @@ from strongroom.hsm.roles import Permission, Role
 from strongroom.hsm.users import (
     ADMIN_USERNAME,
     APPLIANCE_USERNAME,
-    LOCKOUT_THRESHOLD,
     check_password,
     normalize_username,
 )
@@ -59,7 +58,8 @@ def _activate_permission(ctx: Ctx, args: Any) -> Permission:
 
 
 async def login(node: Node, ctx: Ctx, args: LoginArgs) -> dict[str, Any]:
-    """``login``: check the password (Argon2id), count failures, lock after five."""
+    """``login``: check the password (Argon2id), count failures, lock after five consecutive
+    ones in the whole cluster (:mod:`strongroom.hsm.lockout`)."""
     name = normalize_username(args.username)
     role = _role(args.role, _LOGIN_ROLES)
     ctx.username, ctx.role = name, role
@@ -68,25 +68,20 @@ async def login(node: Node, ctx: Ctx, args: LoginArgs) -> dict[str, Any]:
         raise HsmError(ErrorCode.USER_LOCKED, "the user is locked; an admin must reset it")
     if user is not None and user.role_enum is Role.UNACTIVATED_ADMIN:
         raise HsmError(ErrorCode.NOT_ACTIVATED, "run cluster activate first")
-    known = user is not None and user.role_enum is role
-    stored = user.password_hash if known and user is not None else None
-    ok = await node.offload(node.passwords.verify, stored, args.password)
-    user = node.users.get(name)
     if user is None or user.role_enum is not role:
+        await node.offload(node.passwords.verify, None, args.password)  # the same time taken
         ctx.detail = "no such user with that role"
         raise HsmError(ErrorCode.LOGIN_FAILURE, "login failed")
-    if user.locked:
-        raise HsmError(ErrorCode.USER_LOCKED, "the user is locked; an admin must reset it")
-    if not ok:
-        locked = node.users.record_failure(user)
-        node.persist()
-        ctx.detail = f"failure {user.failures}" + (
-            f"; locked after {LOCKOUT_THRESHOLD} consecutive failures" if locked else ""
-        )
-        raise HsmError(ErrorCode.LOGIN_FAILURE, "login failed")
-    if user.failures:
-        node.users.record_success(user)
-        node.persist()
+    guess = node.guard.new_guess()
+    async with node.guard.admitted(user, guess, ctx):
+        ok = await node.offload(node.passwords.verify, user.password_hash, args.password)
+        if node.users.get(name) is not user or user.role_enum is not role:
+            ctx.detail = "no such user with that role"
+            raise HsmError(ErrorCode.LOGIN_FAILURE, "login failed")
+        if user.locked:  # locked by another HSM's failures while this one was checked
+            raise HsmError(ErrorCode.USER_LOCKED, "the user is locked; an admin must reset it")
+        if not ok:
+            raise HsmError(ErrorCode.LOGIN_FAILURE, "login failed")
     session = node.sessions.open(name, role)
     ctx.session = session
     return {"token": session.token, "session": session.handle, "username": name, "role": role}

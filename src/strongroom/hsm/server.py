@@ -203,6 +203,8 @@ class NodeServer:
                     conn.transport.close()
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 2)
+            with contextlib.suppress(Exception):
+                await self.node.guard.close()
             self.node.close()
             if self.node.zeroize_requested:
                 self.node.store.zeroize()

@@ -53,6 +53,8 @@ class NodeState(msgspec.Struct):
     cluster_cert_pem: str = ""
     trust_anchor_pem: str = ""
     format: int = STORE_FORMAT
+    #: the other members' addresses, for the cluster-wide login lockout
+    peers: list[str] = []
 
 
 def write_private_file(path: Path, data: bytes, mode: int = 0o600) -> None:
