@@ -39,6 +39,8 @@ class Endpoint:
     cafile: str | None = None
     #: the server's data directory (while it runs)
     data_dir: Path | None = None
+    #: the server's process ID (its workers and trail writer are its descendants)
+    pid: int = 0
 
     @property
     def url(self) -> str:
@@ -122,7 +124,7 @@ def serve(
                 akid = value.strip() if name.strip() == "aws_access_key_id" else akid
                 secret = value.strip() if name.strip() == "aws_secret_access_key" else secret
             cafile = str(data / "tls-self-signed.crt") if tls else None
-            yield Endpoint(port, akid, secret, cafile, data)
+            yield Endpoint(port, akid, secret, cafile, data, proc.pid)
         finally:
             if proc.poll() is None:
                 proc.terminate()

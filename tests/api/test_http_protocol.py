@@ -8,6 +8,7 @@ own edge is exercised end to end in test_wire_e2e.py and test_wire_fuzz.py.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 from collections.abc import Awaitable, Callable
@@ -202,6 +203,40 @@ def test_a_chunked_body_is_joined_and_one_over_the_cap_is_refused() -> None:
     assert [a[0] for a in answers] == [b"HTTP/1.1 200 OK", b"HTTP/1.1 413 Request Entity Too Large",
                                        b"HTTP/1.1 200 OK"]  # fmt: skip
     assert [s[3] for s in edge.seen] == [b"abcde", None, b"ok"]
+
+
+class _Holding(_Echo):
+    """Records what the connection still holds of the body while its answer is made."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.held: list[int] = []
+
+    async def answer(
+        self, method: str, path: bytes, query: bytes, headers: Headers, client: str,
+        body: bytes | None, tls: tuple[str, str] | None = None,
+    ) -> Answer:  # fmt: skip
+        for proto in [o for o in gc.get_objects() if isinstance(o, EdgeProtocol)]:
+            self.held.append(sum(len(piece) for piece in proto._chunks))
+        await asyncio.sleep(0.05)
+        return await super().answer(method, path, query, headers, client, body, tls)
+
+
+def test_the_body_is_not_held_twice_while_it_is_answered() -> None:
+    """The pieces a body arrived in are let go once joined: 1,000 connections holding 64 KB
+    bodies cost serve 140 MiB with them kept, 76 MiB without (scripts/upload_flood.py)."""
+    edge = _Holding()
+
+    async def script(client: Client, sock: socket.socket) -> bytes:
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 40000\r\n\r\n"
+        await asyncio.get_running_loop().sock_sendall(sock, head + b"a" * 20000)
+        await asyncio.sleep(0.05)  # the body arrives in two pieces
+        return await client(b"b" * 20000, _count(1))
+
+    _, received = _serve(edge, script)
+    assert received.startswith(b"HTTP/1.1 200 ")
+    assert edge.seen[0][3] == b"a" * 20000 + b"b" * 20000
+    assert edge.held == [0]  # the connection no longer holds the pieces
 
 
 def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent() -> None:

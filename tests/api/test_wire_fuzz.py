@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -108,18 +109,47 @@ def test_create_grant_needs_a_grantee_principal(fresh: Server) -> None:
     kms.create_grant(KeyId=key_id, Operations=["Encrypt"], GranteePrincipal=root)
 
 
-@pytest.mark.parametrize("size", [70_000, 4_000_000])
-def test_request_head_over_64_kib_is_refused(fresh: Server, size: int) -> None:
+@pytest.mark.parametrize("size", [17_000, 70_000, 4_000_000])
+def test_request_head_over_16_kib_is_refused(fresh: Server, size: int) -> None:
     answer = raw_exchange(fresh.port, HEAD + b"X-Big: " + b"a" * size + b"\r\n\r\n")
     if size < 1_000_000 or answer:  # a huge head may be cut off by a reset before it is read
         assert answer.startswith(b"HTTP/1.1 431 ")
         body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
         assert body["__type"] == "RequestHeaderFieldsTooLarge"
     # a head just under the cap is served, and the server is still there
-    answer = raw_exchange(fresh.port, HEAD + b"X-Big: " + b"a" * 60_000 + b"\r\n\r\n")
+    answer = raw_exchange(fresh.port, HEAD + b"X-Big: " + b"a" * 15_000 + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"MissingAuthenticationTokenException" in answer
     assert fresh.client().list_keys(Limit=1)["Keys"] is not None
+
+
+def test_a_head_of_more_than_100_header_lines_is_refused(fresh: Server) -> None:
+    lines = b"".join(b"X-Pad-%d: p\r\n" % i for i in range(101 - HEAD.count(b"\r\n") + 1))
+    answer = raw_exchange(fresh.port, HEAD + lines + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:100]
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["__type"] == "RequestHeaderFieldsTooLarge"
+    lines = b"".join(b"X-Pad-%d: p\r\n" % i for i in range(100 - HEAD.count(b"\r\n") + 1))
+    answer = raw_exchange(fresh.port, HEAD + lines + b"\r\n")  # 100 lines: served
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"MissingAuthenticationTokenException" in answer
+
+
+def test_a_refused_head_lingers_so_that_the_client_still_reads_its_431(fresh: Server) -> None:
+    """After the 431 the server shuts its sending side and drops what the client still sends
+    for a while: a client that goes on sending is not reset, and reads the 431, then EOF
+    (closed at once, the bytes arriving after the close would reset the connection)."""
+    lines = b"".join(b"X-Pad-%d: p\r\n" % i for i in range(150))
+    with socket.create_connection(("127.0.0.1", fresh.port), timeout=10) as sock:
+        sock.sendall(HEAD + lines)
+        time.sleep(0.3)  # refused and answered by now
+        for _ in range(4):  # the rest of a head the client does not know was refused
+            sock.sendall(b"X-More: " + b"m" * 4000 + b"\r\n")
+            time.sleep(0.1)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 431 "), received[:100]
+    assert b"RequestHeaderFieldsTooLarge" in received
 
 
 def test_requests_before_a_half_close_are_all_answered(fresh: Server) -> None:

@@ -23,7 +23,7 @@ def _json_and_close(status: bytes, message: bytes) -> bytes:
 HEAD_TOO_LARGE = _json_and_close(
     b"431 Request Header Fields Too Large",
     b'{"__type":"RequestHeaderFieldsTooLarge",'
-    b'"message":"The request line and headers are larger than 65536 bytes"}',
+    b'"message":"The request line and headers are over 16384 bytes or 100 header lines"}',
 )
 BAD_REQUEST = (
     b"HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain; charset=utf-8\r\n"

@@ -10,9 +10,9 @@ httptools protocol (callgrind).
 
 What the protocol enforces, whatever the edge does:
 
-* a request's head (request line and headers) over :data:`MAX_HEAD` is answered 431
-  ``RequestHeaderFieldsTooLarge`` and the connection closed: httptools buffers a header line
-  until it ends, however long it is;
+* a request's head (request line and headers) over :data:`MAX_HEAD`, or with more than
+  :data:`MAX_HEADERS` header lines, is answered 431 ``RequestHeaderFieldsTooLarge`` and the
+  connection closed: httptools buffers a header line until it ends, however long it is;
 * a body over :data:`MAX_BODY` (declared, or counted as chunks arrive) is not kept: the edge is
   asked to answer it with ``body=None`` at once (it answers 413), and the rest is discarded;
 * requests are answered in the order they arrived, pipelined ones included; reading pauses
@@ -28,9 +28,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import httptools
 
@@ -43,39 +42,31 @@ from strongroom.api._canned import (
     REQUEST_SECONDS,
     TIMED_OUT,
 )
+from strongroom.api._http_limits import (
+    LINGER_BYTES,
+    LINGER_SECONDS,
+    MAX_BODY,
+    MAX_HEAD,
+    MAX_HEADERS,
+    MAX_QUEUE,
+    Answer,
+    Edge,
+    Headers,
+)
 from strongroom.api.tls import TlsDetails, tls_details
 
-__all__ = ["MAX_BODY", "MAX_HEAD", "MAX_QUEUE", "Answer", "Edge", "EdgeProtocol", "Headers"]
+__all__ = [
+    "MAX_BODY",
+    "MAX_HEAD",
+    "MAX_HEADERS",
+    "MAX_QUEUE",
+    "Answer",
+    "Edge",
+    "EdgeProtocol",
+    "Headers",
+]
 
-#: request line and headers together; boto3, the aws CLI and the Encryption SDK send ~1-2 KiB
-MAX_HEAD = 64 * 1024
-#: a request body; KMS's largest member (a 4096-byte plaintext, base64) fits many times over
-MAX_BODY = 64 * 1024
-#: complete requests waiting behind the one being answered before reading pauses
-MAX_QUEUE = 16
-
-Headers = list[tuple[bytes, bytes]]
-#: (status, content type, body, request id or b"")
-Answer = tuple[int, bytes, bytes, bytes]
 log = logging.getLogger("strongroom.api")
-
-
-class Edge(Protocol):
-    """What answers requests (:class:`strongroom.api.app.App`)."""
-
-    def answer(
-        self,
-        method: str,
-        path: bytes,
-        query: bytes,
-        headers: Headers,
-        client: str,
-        body: bytes | None,
-        tls: TlsDetails | None = None,
-    ) -> Awaitable[Answer]:
-        """The answer to one request; ``body`` is None when it was over :data:`MAX_BODY`;
-        ``tls``: the connection's TLS version and cipher suite, None over plain HTTP."""
-        ...
 
 
 @dataclass(slots=True)
@@ -132,6 +123,8 @@ class EdgeProtocol(asyncio.Protocol):
         self._refused = False  # its body is over MAX_BODY: answered already, rest discarded
         self._expect_continue = False
         self._head_refused = False
+        self._linger = False  # close by lingering (see LINGER_SECONDS)
+        self._dropped = -1  # bytes dropped while lingering (-1: not lingering)
 
     # -- connection ------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -152,6 +145,11 @@ class EdgeProtocol(asyncio.Protocol):
             self._timer = None
 
     def data_received(self, data: bytes) -> None:
+        if self._dropped >= 0:
+            self._dropped += len(data)
+            if self._dropped > LINGER_BYTES and self._transport is not None:
+                self._transport.close()
+            return
         self._last_active = self._loop.time()
         if self._in_head:
             self._head_bytes += len(data)
@@ -177,6 +175,8 @@ class EdgeProtocol(asyncio.Protocol):
             self._refuse_head()
 
     def eof_received(self) -> bool | None:
+        if self._dropped >= 0:
+            return None  # lingering: the client has stopped too
         if (self._busy or self._queue) and self._in_head:
             self._closing = True
             return True  # keep the transport open for the answers
@@ -210,6 +210,9 @@ class EdgeProtocol(asyncio.Protocol):
         self._url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self._headers) >= MAX_HEADERS:
+            self._head_refused = True
+            raise _HeadTooLarge  # httptools stops parsing
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self._expect_continue = True
@@ -249,7 +252,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._head_bytes = 0
         if self._refused:
             return
-        chunks = self._chunks
+        chunks, self._chunks = self._chunks, []  # kept, they would double the body's memory
         body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._enqueue(body)
 
@@ -331,22 +334,17 @@ class EdgeProtocol(asyncio.Protocol):
             self._outbox.append(data)
 
     def _send_out(self) -> None:
-        """Write what this connection's answers left in the outbox, as one send.
-
-        An answer's bytes wait for the turn of the loop to end instead of being sent at once,
-        and pipelined answers of one turn go out in one send. A send to a client on the same
-        machine wakes it while the turn's other requests are still being answered; sent after
-        them, the answers of ``serve --workers 2 --insecure-no-audit-trail`` cost 9-18 % less
-        server CPU each under wrk (Encrypt, 32 connections; involuntary context switches 0.42
-        → 0.28 a request; bench/README.md, session 13). With the trail on nothing changes:
-        those answers already leave together, when the writer's acknowledgement comes."""
+        """Write what this connection's answers left in the outbox, as one send at the end of
+        the loop's turn: pipelined answers leave together, and a client on the same machine is
+        not woken while the turn's other requests are answered (9-18 % less server CPU a
+        request without the trail; bench/README.md, session 13)."""
         data, self._outbox = self._outbox, []
         transport = self._transport
         if transport is None or transport.is_closing():
             return
         transport.write(data[0] if len(data) == 1 else b"".join(data))
         if self._close_when_sent:
-            transport.close()
+            self._end(transport)
 
     def _close(self) -> None:
         """Close the connection once what waits in the outbox is written."""
@@ -355,13 +353,25 @@ class EdgeProtocol(asyncio.Protocol):
             if self._outbox:
                 self._close_when_sent = True
             else:
-                transport.close()
+                self._end(transport)
+
+    def _end(self, transport: asyncio.Transport) -> None:
+        if not self._linger or not transport.can_write_eof():  # TLS cannot half-close
+            transport.close()
+            return
+        self._dropped = 0
+        transport.write_eof()
+        self._resume_reading()
+        self._loop.call_later(LINGER_SECONDS, transport.close)
 
     def _refuse_head(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
-            log.warning("Request head over %d bytes refused", MAX_HEAD)
+            log.warning(
+                "Request head over %d bytes or %d header lines refused", MAX_HEAD, MAX_HEADERS
+            )
         self._write(HEAD_TOO_LARGE)
         self._closing = True
+        self._linger = True
         self._queue.clear()
         self._close()
 
@@ -404,7 +414,8 @@ class EdgeProtocol(asyncio.Protocol):
 
 
 class _HeadTooLarge(Exception):
-    """Raised from a parser callback to stop parsing a head over :data:`MAX_HEAD`."""
+    """Raised from a parser callback to stop parsing a head over :data:`MAX_HEAD` or
+    :data:`MAX_HEADERS`."""
 
 
 def _size(headers: Headers) -> int:
