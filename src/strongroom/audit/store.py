@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, NamedTuple, Protocol
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from strongroom.audit.chain import GENESIS, digest_body, digest_hash, entry_hash
@@ -27,6 +27,7 @@ from strongroom.audit.stored import DigestRow, EntryRow, read_digests, read_entr
 from strongroom.crypto.audit_sign import TrailSigner
 from strongroom.storage.audit_schema import (
     audit_digests,
+    audit_epochs,
     audit_events,
     audit_head,
     audit_hsm_logs,
@@ -72,6 +73,7 @@ def open_trail_engine(data_dir: Path, database_url: str | None) -> Engine:
         _create_sqlite_file(path)
     engine = open_engine(sqlite_url(str(path)))
     tables = [audit_events, audit_digests, audit_head, audit_hsm_logs, audit_key_usage]
+    tables.append(audit_epochs)
     metadata.create_all(engine, tables=tables, checkfirst=True)
     ensure_tracking(engine)
     return engine
@@ -170,6 +172,8 @@ class TrailStore:
         self._raw_engine: Engine | None = None
         self._lock: BinaryIO | None = None
         self._sql: dict[str, str] = {}
+        #: the writer's epoch (:meth:`begin_epoch`), signed into each digest; 0: none begun
+        self.epoch = 0
 
     def ensure_head(self) -> None:
         with write_transaction(self.engine) as conn:
@@ -183,6 +187,21 @@ class TrailStore:
                         )
                 except IntegrityError:
                     pass  # another process made it first
+
+    def begin_epoch(self) -> int:
+        """Record a new epoch for this start of the writer (one more than any before) and sign
+        it into the digests from now on (reliability figure A4)."""
+        while True:
+            with write_transaction(self.engine) as conn:
+                last = conn.execute(select(func.max(audit_epochs.c.epoch))).scalar()
+                epoch = int(last or 0) + 1
+                try:
+                    with conn.begin_nested():
+                        conn.execute(insert(audit_epochs).values(epoch=epoch, started=time.time()))
+                except IntegrityError:
+                    continue  # another writer took that number first
+            self.epoch = epoch
+            return epoch
 
     def append(self, entries: Sequence[NewEntry]) -> int:
         """Chain, sign and commit ``entries`` as one batch; return the last seq.
@@ -340,6 +359,7 @@ class TrailStore:
                 "prevDigestHash": head[3],
                 "time": round(time.time(), 3),
                 "key": self._signer.fingerprint,
+                **({"epoch": epoch} if (epoch := self._epoch(conn)) else {}),
             }
         )
         signature = self._signer.sign(body).hex()
@@ -349,6 +369,13 @@ class TrailStore:
         )
         conn.execute(sql["move"], (last.seq, last.hash, digest_seq, dhash))
         return last.seq
+
+    def _epoch(self, conn: _Cursor) -> int:
+        """The writer's epoch; a reader bringing the tables up to date from the journal signs
+        with the latest epoch begun (the writer's whose entries it ingests, or a later one)."""
+        if self.epoch:
+            return self.epoch
+        return int(conn.execute("SELECT max(epoch) FROM audit_epochs").fetchone()[0] or 0)
 
     def entries(self, after: int = 0, chunk: int = 2000) -> Iterator[EntryRow]:
         """Every entry in seq order, read in chunks (as stored: :mod:`.stored`)."""

@@ -260,12 +260,14 @@ def listen(name: str) -> socket.socket:
 
 
 def _wait_for_tables(store: TrailStore, timeout: float = 60.0) -> None:
-    """Make the chain head, once the trail's tables exist (on PostgreSQL the migrations of
-    the starting ``serve`` create them, while this process starts up beside it)."""
+    """Make the chain head and begin this start's epoch, once the trail's tables exist (on
+    PostgreSQL the migrations of the starting ``serve`` create them, while this process starts
+    up beside it)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             store.ensure_head()
+            store.begin_epoch()
             return
         except SQLAlchemyError:
             if time.monotonic() > deadline:
@@ -298,6 +300,7 @@ def main() -> int:
         open_trail_engine(data_dir, settings.get("database_url")), load_or_create_signer(data_dir)
     )
     _wait_for_tables(store)
+    log.info("the trail writer starts epoch %d", store.epoch)
     ingester = None
     if not settings.get("database_url"):
         seconds = float(os.environ.get(INGEST_ENV, INGEST_SECONDS))

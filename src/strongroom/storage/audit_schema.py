@@ -34,6 +34,7 @@ from strongroom.storage.schema import metadata
 
 __all__ = [
     "audit_digests",
+    "audit_epochs",
     "audit_events",
     "audit_head",
     "audit_hsm_logs",
@@ -81,6 +82,14 @@ audit_head = Table(
     Column("hash", String(64), nullable=False),
     Column("digest_seq", BigInteger, nullable=False),
     Column("digest_hash", String(64), nullable=False),
+)
+
+#: one row per start of the trail's writer (reliability figure A4): the epoch its digests carry
+audit_epochs = Table(
+    "audit_epochs",
+    metadata,
+    Column("epoch", BigInteger, primary_key=True, autoincrement=False),
+    Column("started", Float, nullable=False),
 )
 
 audit_hsm_logs = Table(

@@ -79,6 +79,7 @@ MIGRATIONS: Sequence[Migration] = (
     (10, "grants per region", grant_repo.migrate_regions),
     (11, "each key's last cryptographic use (GetKeyLastUsage)", _audit_schema.migrate_key_usage),
     (12, "STS session policies and source identities", _create("sts_session_attributes")),
+    (13, "the trail writer's epochs, one per start", _create("audit_epochs")),
 )
 
 
