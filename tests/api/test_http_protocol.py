@@ -236,7 +236,7 @@ def test_the_body_is_not_held_twice_while_it_is_answered() -> None:
     _, received = _serve(edge, script)
     assert received.startswith(b"HTTP/1.1 200 ")
     assert edge.seen[0][3] == b"a" * 20000 + b"b" * 20000
-    assert edge.held == [0]  # the connection no longer holds the pieces
+    assert edge.held and set(edge.held) == {0}  # no connection still holds the pieces
 
 
 def test_a_declared_body_over_the_cap_is_refused_before_it_is_sent() -> None:

@@ -9,6 +9,7 @@ acknowledgement that rested on it.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from botocore.exceptions import ClientError
 
 from tests.storage.fault_support import Tally, check_everything_acknowledged, clients, recovered
 from tests.storage.test_power_loss import _fsync_dir, _fuse_unusable, _write
@@ -120,3 +122,37 @@ def test_serve_fails_closed_under_a_fault_heals_and_loses_nothing_to_a_cut_after
         extra = check_everything_acknowledged(kms, mount, tally, {key, after})
     answered = len(tally.keys) + len(tally.blobs)
     print(f"{fault}: answered {answered}, refused {tally.refused}, refused with effect {extra}")
+
+
+def test_a_trail_writer_started_during_the_fault_recovers_after_it(tmp_path: Path) -> None:
+    """The trail writer stops when its journal cannot be written, and the watchdog starts a new
+    one; started while the fault lasts, its first write (the chain head and its epoch) fails.
+    It used to retry on the same SQLite connection, which stays unusable after an I/O error,
+    and serve refused every call for good (found by the fresh-clone CI, session 23); now each
+    try opens new connections."""
+    backing, mount, log = tmp_path / "backing", tmp_path / "data", tmp_path / "serve.log"
+    backing.mkdir(mode=0o700)
+    try:
+        with (
+            mounted(backing, mount, tmp_path / "lazyfs.log") as control,
+            ck.serve(mount, 1, log, []) as (_, port),
+        ):
+            kms = ck.aws_client("kms", mount, port)
+            key = kms.create_key()["KeyMetadata"]["KeyId"]
+            first = int((mount / "audit-writer.pid").read_text())
+            send(control, "fail EIO")
+            deadline = time.monotonic() + 20
+            while "restarting it" not in log.read_text():  # a call fails the writer's journal
+                assert time.monotonic() < deadline, "the writer was not restarted"
+                with contextlib.suppress(ClientError):
+                    kms.encrypt(KeyId=key, Plaintext=b"under the fault")
+                time.sleep(0.2)
+            time.sleep(3.0)  # the new writer's first tries meet the fault
+            send(control, "heal")
+            recovered(kms)
+            assert int((mount / "audit-writer.pid").read_text()) != first
+            kms.encrypt(KeyId=key, Plaintext=b"after the fault")
+    except RuntimeError as exc:
+        if "lazyfs did not get ready" in str(exc):
+            pytest.skip(f"FUSE is not usable here: {exc}")
+        raise

@@ -272,6 +272,9 @@ def _wait_for_tables(store: TrailStore, timeout: float = 60.0) -> None:
         except SQLAlchemyError:
             if time.monotonic() > deadline:
                 raise
+            # a SQLite connection that met an I/O error stays unusable ("attempt to write a
+            # readonly database") after the fault is gone: the next try opens new ones
+            store.engine.dispose()
             time.sleep(0.1)
 
 
