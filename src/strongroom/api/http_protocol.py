@@ -356,7 +356,8 @@ class EdgeProtocol(asyncio.Protocol):
                 self._end(transport)
 
     def _end(self, transport: asyncio.Transport) -> None:
-        if not self._linger or not transport.can_write_eof():  # TLS cannot half-close
+        # TLS cannot half-close; and a second end (a timer, after lingering began) closes
+        if not self._linger or self._dropped >= 0 or not transport.can_write_eof():
             transport.close()
             return
         self._dropped = 0

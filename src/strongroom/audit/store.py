@@ -72,8 +72,9 @@ def open_trail_engine(data_dir: Path, database_url: str | None) -> Engine:
     if not path.exists():
         _create_sqlite_file(path)
     engine = open_engine(sqlite_url(str(path)))
-    tables = [audit_events, audit_digests, audit_head, audit_hsm_logs, audit_key_usage]
-    tables.append(audit_epochs)
+    tables = [
+        audit_events, audit_digests, audit_head, audit_hsm_logs, audit_key_usage, audit_epochs
+    ]  # fmt: skip
     metadata.create_all(engine, tables=tables, checkfirst=True)
     ensure_tracking(engine)
     return engine
