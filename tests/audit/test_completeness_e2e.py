@@ -101,3 +101,23 @@ def test_every_call_one_event_no_secrets(audit_env: AuditEnv) -> None:
         for form in (secret_bytes, base64.b64encode(secret_bytes), secret_bytes.hex().encode()):
             assert form not in raw
     assert secret.encode() not in raw
+
+
+def test_calls_naming_a_malformed_arn_are_answered_and_recorded(audit_env: AuditEnv) -> None:
+    """Found by scripts/fuzz_atheris.py (target "request"): rendering the event of a call whose
+    KeyId is an ARN too short to name an account raised IndexError, so the call could not be
+    recorded. Each is now answered with AWS's error and recorded, with no resource named."""
+    env = audit_env
+    before = len(_events(env))
+    kms = env.server.client()
+    sts = env.server.client("sts")
+    codes = [
+        _fails(lambda: kms.encrypt(KeyId="arn:aws:kms:us-east-1", Plaintext=b"x")),
+        _fails(lambda: kms.describe_key(KeyId="arn:aws:kms:")),
+        _fails(lambda: sts.assume_role(RoleArn="arn:aws:iam:role/x-name", RoleSessionName="s1")),
+    ]
+    assert codes[0] == codes[1] == "InvalidArnException", codes
+    assert codes[2] in ("ValidationError", "AccessDenied"), codes
+    events = _events(env)[before:]
+    assert [e["eventName"] for e in events] == ["Encrypt", "DescribeKey", "AssumeRole"]
+    assert all(e["errorCode"] and e["resources"] == [] for e in events), events

@@ -161,3 +161,36 @@ def test_a_digest_kept_elsewhere_catches_a_consistent_cut(pristine: Path, tmp_pa
     assert kept.returncode == 1 and "digest 14 kept elsewhere is missing" in kept.stderr
     assert audit_cli(data, "verify", "--expect-digest", "13:00").returncode == 1
     assert audit_cli(data, "verify", "--expect-digest", "x").returncode == 2
+
+
+# Found by scripts/fuzz_atheris.py (target "verify"): SQLite keeps any value in a BIGINT key
+# or a REAL column, and verify stopped with a traceback on what it could not read as a number
+# or as UTF-8 text. Each is a record that fails its checks now, not the verifier.
+def _digest_seq_as_text(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE audit_digests SET seq = ? WHERE seq = 4", ("\x06",))
+
+
+def _record_seq_not_utf8(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE audit_events SET seq = CAST(? AS TEXT) WHERE seq = 9", (b"\xff9",))
+
+
+def _event_time_not_utf8(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "UPDATE audit_events SET event_time = CAST(? AS TEXT) WHERE seq = 10", (b"17639\xff2402",)
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        (_digest_seq_as_text, "digest 4 is missing"),
+        (_record_seq_not_utf8, "record 9 is missing"),
+        (_event_time_not_utf8, "record 10's indexed fields differ"),
+    ],
+)
+def test_unreadable_numbers_and_text_fail_their_record_not_the_verifier(
+    pristine: Path, tmp_path: Path, change: Callable[[sqlite3.Connection], None], words: str
+) -> None:
+    code, out = _verify(_tampered(pristine, tmp_path, change))
+    assert code == 1 and "Traceback" not in out, out
+    assert words in out, out

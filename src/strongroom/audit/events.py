@@ -159,8 +159,8 @@ def _key_arn(call: AuditedCall, region: str, account: str) -> str:
             return value
     requested = (call.request or {}).get("KeyId") or (call.request or {}).get("TargetKeyId")
     if isinstance(requested, str):
-        if requested.startswith("arn:aws:kms:"):
-            return requested
+        if requested.startswith("arn:aws:kms:") and requested.count(":") >= 5:
+            return requested  # a caller's ARN, so at least the parts that name an account
         if _UUID.fullmatch(requested):
             return f"arn:aws:kms:{region}:{account}:key/{requested}"
     return ""

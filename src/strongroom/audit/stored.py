@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgspec
-from sqlalchemy import ColumnElement, Engine, LargeBinary, cast, select, type_coerce
+from sqlalchemy import ColumnElement, Engine, LargeBinary, case, cast, func, select, type_coerce
 from sqlalchemy.types import NullType
 
 from strongroom.audit.events import iso_time
@@ -73,11 +73,16 @@ class Head:
 
 
 def _raw(engine: Engine, column: Any) -> ColumnElement[Any]:
+    sqlite = engine.dialect.name == "sqlite"
     if column.name == "event_time":
         # as stored, unconverted: a REAL cast to text keeps 15 digits, which rounds a time a
-        # few microseconds before a whole second up to it (a false "altered" in 1 of ~10^5)
-        return type_coerce(column, NullType())
-    return cast(column, LargeBinary) if engine.dialect.name == "sqlite" else column
+        # few microseconds before a whole second up to it (a false "altered" in 1 of ~10^5);
+        # but text as bytes, since text that is not UTF-8 cannot be read as text at all
+        as_stored = type_coerce(column, NullType())
+        if not sqlite:
+            return as_stored
+        return case((func.typeof(column) == "text", cast(column, LargeBinary)), else_=as_stored)
+    return cast(column, LargeBinary) if sqlite else column
 
 
 def _text(value: object) -> str:
@@ -113,31 +118,36 @@ def _comparable(name: str, value: object) -> str | None:
     return text
 
 
-def read_entries(engine: Engine, after: int = 0, chunk: int = 2000) -> Iterator[EntryRow]:
+def read_entries(engine: Engine, after: float = 0, chunk: int = 2000) -> Iterator[EntryRow]:
     """Every event row in seq order, read in chunks."""
     t = audit_events.c
-    fields = [_raw(engine, c) for c in (t.kind, *(t[n] for n in _INDEXED), t.body, t.hash)]
+    columns = (t.seq, t.kind, *(t[n] for n in _INDEXED), t.body, t.hash)
+    fields = [_raw(engine, c) for c in columns]
     while True:
         with engine.connect() as conn:
             rows = conn.execute(
-                select(t.seq, *fields).where(t.seq > after).order_by(t.seq).limit(chunk)
+                select(*fields).where(t.seq > after).order_by(t.seq).limit(chunk)
             ).all()
+        seq = 0
         for row in rows:
-            seq, kind, *indexed, body, hashed = row
-            columns = tuple(_comparable(n, v) for n, v in zip(_INDEXED, indexed, strict=True))
-            yield EntryRow(int(seq), _text(kind), _bytes(body), _text(hashed), columns)
-        if len(rows) < chunk:
+            raw_seq, kind, *indexed, body, hashed = row
+            seq = _int(raw_seq)
+            copies = tuple(_comparable(n, v) for n, v in zip(_INDEXED, indexed, strict=True))
+            yield EntryRow(seq, _text(kind), _bytes(body), _text(hashed), copies)
+        # SQLite keeps whatever a tamperer stores in a BIGINT key (read as -1 here); text
+        # sorts after every number, so after such a seq nothing is left to page through
+        if len(rows) < chunk or seq < 0:
             return
-        after = int(rows[-1][0])
+        after = seq
 
 
 def read_digests(engine: Engine) -> list[DigestRow]:
     t = audit_digests.c
-    fields = [_raw(engine, c) for c in (t.first_seq, t.last_seq, t.body, t.signature, t.hash)]
+    columns = (t.seq, t.first_seq, t.last_seq, t.body, t.signature, t.hash)
     with engine.connect() as conn:
-        rows = conn.execute(select(t.seq, *fields).order_by(t.seq)).all()
+        rows = conn.execute(select(*[_raw(engine, c) for c in columns]).order_by(t.seq)).all()
     return [
-        DigestRow(int(seq), _int(first), _int(last), _bytes(body), _text(sig), _text(hashed))
+        DigestRow(_int(seq), _int(first), _int(last), _bytes(body), _text(sig), _text(hashed))
         for seq, first, last, body, sig, hashed in rows
     ]
 
