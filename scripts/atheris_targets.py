@@ -24,10 +24,12 @@ valid inputs to start from, so the mutations begin deep inside the format:
 from __future__ import annotations
 
 import contextlib
+import posixpath
 import shutil
 import sqlite3
 import tempfile
 import time
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,7 +81,7 @@ _SECRET = "fuzz/secret/access/key/0123456789abcdefghij"
 _verifier = Verifier(
     lambda akid: _SECRET if akid == "AKIAFUZZ0000EXAMPLE0" else None, frozenset({"kms"})
 )
-_signed: set[bytes] = set()
+_signed: set[tuple[object, ...]] = set()  # the seeds' signed content
 _NOW = time.time()  # every seed is signed at this time, and every input verified at it
 
 
@@ -95,19 +97,45 @@ def _split_request(data: bytes) -> tuple[str, str, bytes, list[tuple[bytes, byte
     return method, path, query.encode("latin-1"), headers, body
 
 
+def _signed_content(data: bytes) -> tuple[object, ...]:
+    """What a request's signature covers, read by plain rules apart from the verifier's: the
+    method, the path (dot segments removed), the query's pairs decoded (bar the signature), the
+    values of the headers it signs with inner white space runs made one space, and the body."""
+    method, path, query, headers, body = _split_request(data)
+    values = dict(headers)
+    signature = values.get(b"authorization", b"").rpartition(b"Signature=")[2]
+    pairs = sorted(
+        (urllib.parse.unquote_to_bytes(k), urllib.parse.unquote_to_bytes(v))
+        for k, _, v in (piece.partition(b"=") for piece in query.split(b"&") if piece)
+    )
+    names = dict(pairs).get(b"X-Amz-SignedHeaders", b"")
+    if signature:
+        names = values[b"authorization"].partition(b"SignedHeaders=")[2].partition(b",")[0]
+    else:
+        signature = dict(pairs).get(b"X-Amz-Signature", b"")
+    signed = tuple(
+        (name, tuple(sorted(b" ".join(v.split()) for n, v in headers if n == name)))
+        for name in (n.strip() for n in names.split(b";"))
+    )
+    unsigned_pairs = tuple(pair for pair in pairs if pair[0] != b"X-Amz-Signature")
+    # SigV4 signs the path with its dot segments removed (RFC 3986), as botocore does
+    plain = posixpath.normpath(urllib.parse.unquote(path) or "/").lstrip("/")
+    return signature, method, plain, unsigned_pairs, signed, body
+
+
 def sigv4(data: bytes) -> None:
     method, path, query, headers, body = _split_request(data)
     try:
         _verifier.verify(method, path, query, headers, body, _NOW)
     except AwsError:
         return
-    if data not in _signed:
-        raise Violation("a request that is no seed verified")
+    if _signed_content(data) not in _signed:
+        raise Violation("a request verified whose signed content no seed has")
 
 
 def _sigv4_seeds() -> list[bytes]:
     seeds = sigv4_seeds(_SECRET, _NOW)
-    _signed.update(seeds)
+    _signed.update(_signed_content(seed) for seed in seeds)
     return seeds
 
 

@@ -83,7 +83,7 @@ def run_target(target: str, runs: int, seconds: float, seed: int, out: Path) -> 
         )  # fmt: skip
         elapsed = time.monotonic() - started
         log = done.stdout
-        (out / f"{target}.log").write_bytes(log[-200_000:])
+        (out / f"{target}.log").write_bytes(log[-2_000_000:])
         found = _FAILURE.search(log)
         failure = None
         if found or done.returncode != 0:

@@ -242,3 +242,14 @@ def test_cache_distinguishes_date_region_and_service() -> None:
     for _ in range(2):
         for req, now in cases:
             assert verify(req, now=now, verifier=verifier).access_key_id == AKID
+
+
+@pytest.mark.parametrize("space", [b"\xa0", b"\x85", b"\x1c", b"\x1f"])
+def test_only_ascii_white_space_is_trimmed_from_signed_values(space: bytes) -> None:
+    """Found by scripts/fuzz_atheris.py: white space Python's str.split() knows but SigV4's
+    trimall does not could be added to a signed header's value and the request still verify."""
+    req = sign()
+    target = req.header(b"x-amz-target")
+    expect(req.with_header(b"x-amz-target", space + target), "InvalidSignatureException")
+    expect(req.with_header(b"x-amz-target", target + space), "InvalidSignatureException")
+    assert verify(req.with_header(b"x-amz-target", b" \t " + target + b"  \t"))
