@@ -129,3 +129,23 @@ def test_arn_pattern_needs_six_components() -> None:
     assert not ArnPattern.compile(parse_template("arn:aws:kms:::*", variables=True)).matches(
         "arn:aws:kms", {}
     )
+
+
+@pytest.mark.timeout(30)  # the old regular expressions ran for hours on these
+def test_many_stars_do_not_backtrack_for_ever() -> None:
+    """Found by scripts/fuzz_atheris.py (target "policy"): ``.*a.*a...b`` backtracked through
+    every placement of its stars, so one Resource or StringLike with dozens of stars held a
+    request. Each piece between stars is now found once, leftmost (exact for globs)."""
+    stars = "*a" * 60 + "b"
+    assert not Glob(stars).match("a" * 400)
+    assert Glob(stars).match("a" * 400 + "b")
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{stars}"
+    arn = ArnPattern.compile(parse_template(key, variables=True))
+    assert not arn.matches(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/" + "a" * 400, {})
+    assert arn.matches(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/" + "a" * 70 + "b", {})
+    region = "arn:aws:kms:" + "*a" * 40 + "b:*:key/*"
+    segment = ArnPattern.compile(parse_template(region, variables=True))
+    assert not segment.matches("arn:aws:kms:" + "a" * 300 + ":1:key/x", {})
+    assert segment.matches("arn:aws:kms:" + "a" * 60 + "b:1:key/x", {})
+    denied = policy(stmt(Resource=f"arn:aws:kms:*:*:key/{stars}"))
+    assert not decide(denied, facts(resource=KEY_ARN)).allowed

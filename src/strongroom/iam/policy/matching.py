@@ -38,15 +38,32 @@ __all__ = [
 _ARN_SEGMENTS = 6
 
 
-def _wild(text: str, star: str, one: str) -> str:
-    return "".join(star if c == "*" else one if c == "?" else re.escape(c) for c in text)
-
-
 def glob_regex(parts: Iterable[Text | Escaped], *, star: str = ".*", one: str = ".") -> str:
-    """Regular expression source for ``parts``: ``*``/``?`` in :class:`Text` are wildcards."""
-    return "".join(
-        _wild(p.text, star, one) if isinstance(p, Text) else re.escape(p.text) for p in parts
-    )
+    """Regular expression source for ``parts``: ``*``/``?`` in :class:`Text` are wildcards.
+
+    The pieces between two stars have a fixed length, so the leftmost place each fits is as
+    good as any (the classic wildcard match): each is found lazily in an atomic group that is
+    never searched again. A plain ``.*a.*a.*b`` backtracks through every way to place its stars,
+    so a policy of many stars could hold a request for minutes (found by
+    scripts/fuzz_atheris.py); this form stays near linear. Only the piece after the last star
+    is matched greedily, against the end.
+    """
+    chunks: list[list[str]] = [[]]
+    for part in parts:
+        if isinstance(part, Escaped):
+            chunks[-1].append(re.escape(part.text))
+            continue
+        for c in part.text:
+            if c == "*":
+                chunks.append([])
+            else:
+                chunks[-1].append(one if c == "?" else re.escape(c))
+    sources = ["".join(chunk) for chunk in chunks]
+    if len(sources) == 1:
+        return sources[0]
+    first, *middle, last = sources
+    inner = "".join(f"(?>{star}?{chunk})" for chunk in middle if chunk)
+    return f"{first}{inner}{star}{last}"
 
 
 @lru_cache(maxsize=4096)
