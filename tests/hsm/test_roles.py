@@ -9,6 +9,8 @@ import pytest
 
 from strongroom.hsm.client import ErrorCode, HsmClient, HsmClientError
 from strongroom.hsm.roles import PERMISSIONS, Permission, Role
+from strongroom.hsm.store import SealedStore
+from tests.memscan import forms, found_in_memory, found_in_text
 
 from .conftest import ADMIN_PW, NodeProc, activate
 
@@ -160,6 +162,9 @@ def test_zeroize_by_admin_destroys_node(node_factory: Any) -> None:
         ref = c.generate_aes_key("before-zeroize").ref
         ciphertext = c.encrypt(ref, b"secret", b"aad")
         c.logout()
+        (old,) = [k.material for k in SealedStore(node.data_dir).read()[1] if k.ref == ref]
+        assert node.proc is not None
+        assert found_in_memory(node.proc.pid, {"old key": old})["old key"] >= 1  # the control
         c.login("admin", ADMIN_PW, "admin")
         c.zeroize()
     assert node.proc is not None
@@ -181,6 +186,13 @@ def test_zeroize_by_admin_destroys_node(node_factory: Any) -> None:
             with pytest.raises(HsmClientError) as exc:
                 c.decrypt(key, ciphertext, b"aad")
             assert exc.value.code is expected, (key, exc.value.code)
+    # the node that replaced the zeroized one holds nothing of the old key: not in memory, not
+    # on disk (the zeroized process itself is gone, and its memory with it)
+    assert node.proc is not None
+    old_forms = forms(old)
+    assert found_in_memory(node.proc.pid, old_forms) == dict.fromkeys(old_forms, 0)
+    files = {str(p): p.read_bytes() for p in node.data_dir.rglob("*") if p.is_file()}
+    assert found_in_text(files, old_forms) == []
 
 
 def test_unactivated_admin_cells(node_factory: Any) -> None:

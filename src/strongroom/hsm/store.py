@@ -141,7 +141,17 @@ class SealedStore:
         (self._objects_dir / (name + ".sealed")).unlink(missing_ok=True)
 
     def load(self) -> tuple[NodeState, list[KeyObject]]:
-        """Open and verify the whole store; raises :class:`StoreTampered`."""
+        """Open and verify the whole store, removing object files no index names (written
+        before a crash, never committed); raises :class:`StoreTampered`. The node's own."""
+        state, keys = self.read()
+        for path in self._objects_dir.glob("*.sealed"):
+            if path.stem not in state.objects:
+                path.unlink()
+        return state, keys
+
+    def read(self) -> tuple[NodeState, list[KeyObject]]:
+        """Open and verify the whole store without changing a file (a running node's store may
+        be read beside it); raises :class:`StoreTampered`."""
         self._open_key()
         try:
             state = msgspec.msgpack.decode(
@@ -150,9 +160,6 @@ class SealedStore:
         except (SealBroken, msgspec.DecodeError, FileNotFoundError) as exc:
             raise StoreTampered(f"store index: {exc}") from None
         keys = [self._load_object(name, digest) for name, digest in sorted(state.objects.items())]
-        for path in self._objects_dir.glob("*.sealed"):
-            if path.stem not in state.objects:
-                path.unlink()  # written before a crash, never committed to the index
         return state, keys
 
     def _load_object(self, name: str, digest: bytes) -> KeyObject:
