@@ -41,6 +41,7 @@ from typing import Any
 
 import boto3
 import kms_profile
+import pg_database
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.config import Config as BotoConfig
@@ -156,6 +157,17 @@ def strongroom(
             yield Server(name, proc, port, ak, sk)
         finally:
             stop(proc)
+
+
+@contextlib.contextmanager
+def on_postgres(dsn: str, settings: Settings, log: Path) -> Iterator[Server]:
+    """``strongroom serve --database-url`` on a fresh database of ``dsn``'s server (its trail
+    there too: one transaction a batch)."""
+    with (
+        pg_database.fresh_database(dsn) as url,
+        strongroom(settings, log, POSTGRES, ("--database-url", url)) as server,
+    ):
+        yield server
 
 
 @contextlib.contextmanager
@@ -400,6 +412,8 @@ def profile_strongroom(server: Server, settings: Settings, workdir: Path) -> lis
 
 #: Strongroom with its audit trail off: SigV4 and durable storage, as issue 2's goal names them
 NO_TRAIL = "sr-notrail"
+#: Strongroom on PostgreSQL (--pg-dsn) instead of SQLite; asked for by name only
+POSTGRES = "sr-postgres"
 SERVERS = ("strongroom", NO_TRAIL, "moto")
 
 
@@ -413,8 +427,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=2, help="strongroom serve --workers (2)")
     parser.add_argument("--pin", action="store_true", help="pin server to CPU 0, wrk to CPU 1")
     parser.add_argument("--profile", action="store_true", help="py-spy Strongroom's Encrypt")
-    parser.add_argument("--servers", default=",".join(SERVERS),
-                        help=f"comma-separated subset of {','.join(SERVERS)}")  # fmt: skip
+    parser.add_argument(
+        "--servers",
+        default=",".join(SERVERS),
+        help=f"comma-separated, of {','.join(SERVERS)} (the default), {POSTGRES}",
+    )
+    parser.add_argument(
+        "--pg-dsn",
+        default=pg_database.DEFAULT_DSN,
+        help=f"where {POSTGRES} creates its database (a postgresql:// URL)",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args(argv)
     if not 1 <= args.duration <= 600 or not 0 <= args.warmup <= 60:
@@ -423,7 +445,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--signed must be 1..100000")
     if not 1 <= args.threads <= args.connections <= 10_000:
         parser.error("need 1 <= --threads <= --connections <= 10000")
-    unknown = set(args.servers.split(",")) - set(SERVERS)
+    unknown = set(args.servers.split(",")) - {*SERVERS, POSTGRES}
     if unknown:
         parser.error(f"--servers: unknown {', '.join(sorted(unknown))} ({', '.join(SERVERS)})")
     return args
@@ -451,6 +473,7 @@ def main(argv: list[str] | None = None) -> int:
             strongroom, name=NO_TRAIL, extra=("--insecure-no-audit-trail",)
         ),
         "moto": moto,
+        POSTGRES: functools.partial(on_postgres, args.pg_dsn),
     }
     wanted = [name.strip() for name in args.servers.split(",") if name.strip()]
     print(
