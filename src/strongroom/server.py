@@ -22,6 +22,7 @@ from typing import IO
 
 from sqlalchemy import Engine
 
+from strongroom.api._http_limits import MAX_CONNECTIONS
 from strongroom.api.app import App
 from strongroom.api.sigv4 import Verifier
 from strongroom.audit.client import TrailClient
@@ -56,6 +57,7 @@ from strongroom.sts.service import sts_service
 
 __all__ = [
     "CONFIG_ENV",
+    "MAX_CONNECTIONS",
     "Config",
     "DataDirLocked",
     "Runtime",
@@ -92,6 +94,8 @@ class Config:
     #: HTTPS: the server's certificate chain and its private key (PEM files); None: plain HTTP
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: open connections each serving process keeps; one more is answered 503 and closed
+    max_connections: int = MAX_CONNECTIONS
 
     @property
     def scheme(self) -> str:

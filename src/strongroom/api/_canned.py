@@ -45,3 +45,9 @@ TIMED_OUT = _json_and_close(
     b'{"__type":"RequestTimeoutException",'
     b'"message":"The request was not received in full within %d seconds"}' % REQUEST_SECONDS,
 )
+
+TOO_MANY_CONNECTIONS = _json_and_close(
+    b"503 Service Unavailable",
+    b'{"__type":"ServiceUnavailable",'
+    b'"message":"The server has too many open connections; retry shortly"}',
+)

@@ -11,6 +11,7 @@ __all__ = [
     "LINGER_BYTES",
     "LINGER_SECONDS",
     "MAX_BODY",
+    "MAX_CONNECTIONS",
     "MAX_HEAD",
     "MAX_HEADERS",
     "MAX_QUEUE",
@@ -27,6 +28,10 @@ MAX_HEAD = 16 * 1024
 MAX_HEADERS = 100
 #: a request body; KMS's largest member (a 4096-byte plaintext, base64) fits many times over
 MAX_BODY = 64 * 1024
+#: open connections a serving process keeps (``serve --max-connections``); one more is answered
+#: 503 at once and closed. Each connection holds at most MAX_HEAD + MAX_BODY (and MAX_QUEUE
+#: small requests) of a client's bytes, so this bounds what clients can make a process hold
+MAX_CONNECTIONS = 1000
 #: complete requests waiting behind the one being answered before reading pauses
 MAX_QUEUE = 16
 #: after a refused head the connection's sending side is shut (FIN) and what the client still

@@ -18,6 +18,8 @@ What the protocol enforces, whatever the edge does:
 * requests are answered in the order they arrived, pipelined ones included; reading pauses
   while :data:`MAX_QUEUE` are waiting or the client does not read its answers;
 * a client that closes its sending side after whole requests still gets their answers;
+* a connection beyond :data:`MAX_CONNECTIONS` open ones (``serve --max-connections``, each
+  process) is answered 503 ``ServiceUnavailable`` at once and closed;
 * ``Connection: close``, HTTP/1.0 without keep-alive, and an idle keep-alive connection
   (``timeout_keep_alive`` seconds) end the connection; ``Expect: 100-continue`` is answered
   ``100 Continue`` at once unless the body is refused.
@@ -41,11 +43,13 @@ from strongroom.api._canned import (
     REASONS,
     REQUEST_SECONDS,
     TIMED_OUT,
+    TOO_MANY_CONNECTIONS,
 )
 from strongroom.api._http_limits import (
     LINGER_BYTES,
     LINGER_SECONDS,
     MAX_BODY,
+    MAX_CONNECTIONS,
     MAX_HEAD,
     MAX_HEADERS,
     MAX_QUEUE,
@@ -96,6 +100,7 @@ class EdgeProtocol(asyncio.Protocol):
         self._loop: asyncio.AbstractEventLoop = _loop or asyncio.get_event_loop()
         self._state = server_state
         self._idle_timeout = float(config.timeout_keep_alive)
+        self._max_connections = int(config.limit_concurrency or MAX_CONNECTIONS)
         self._parser = httptools.HttpRequestParser(self)
         # bytes after a 'Connection: close' request are ignored, not an error that would lose
         # that request's answer
@@ -130,6 +135,9 @@ class EdgeProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast("asyncio.Transport", transport)
         self._state.connections.add(self)
+        if len(self._state.connections) > self._max_connections:
+            self._refuse_connection(self._transport)
+            return
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
         self._tls = tls_details(transport.get_extra_info("ssl_object"))
@@ -375,6 +383,13 @@ class EdgeProtocol(asyncio.Protocol):
         self._linger = True
         self._queue.clear()
         self._close()
+
+    def _refuse_connection(self, transport: asyncio.Transport) -> None:
+        """One connection over the cap: answered 503 before it sends anything, then closed by
+        lingering, so that the client reads the answer to the request it sends meanwhile."""
+        transport.write(TOO_MANY_CONNECTIONS)
+        self._closing = self._linger = True
+        self._end(transport)  # what the client sends from now on is dropped
 
     def _pause_reading(self) -> None:
         if not self._read_paused and self._transport is not None:

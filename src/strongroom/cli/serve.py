@@ -23,6 +23,7 @@ from strongroom.metrics.multiprocess import fresh_multiprocess_dir
 from strongroom.monitoring.alarm_config import AlarmConfigError
 from strongroom.server import (
     CONFIG_ENV,
+    MAX_CONNECTIONS,
     Config,
     DataDirLocked,
     build,
@@ -77,6 +78,15 @@ NO_TRAIL_ENV = "STRONGROOM_TESTING_ALLOW_NO_TRAIL"
     type=click.IntRange(1, 64),
     envvar="STRONGROOM_WORKERS",
     help="Worker processes sharing the port (caches stay coherent through the database).",
+)
+@click.option(
+    "--max-connections",
+    default=MAX_CONNECTIONS,
+    show_default=True,
+    type=click.IntRange(1, 1_000_000),
+    envvar="STRONGROOM_MAX_CONNECTIONS",
+    help="Open connections each process keeps; one more is answered 503 ServiceUnavailable "
+    "and closed (each holds at most a 16 KiB request head and a 64 KiB body).",
 )
 @click.option(
     "--insecure-open-access",
@@ -134,6 +144,7 @@ def serve(
     database_url: str | None,
     scheduler_interval: float,
     workers: int,
+    max_connections: int,
     insecure_open_access: bool,
     insecure_no_audit_trail: bool,
     alarms_config: str | None,
@@ -157,6 +168,7 @@ def serve(
         scheduler_interval=scheduler_interval,
         clock_offset_file=clock_offset_file,
         workers=workers,
+        max_connections=max_connections,
         insecure_open_access=insecure_open_access,
         insecure_no_audit_trail=insecure_no_audit_trail,
         alarms_config=str(Path(alarms_config).resolve()) if alarms_config else None,
@@ -254,6 +266,7 @@ def _uvicorn_options(config: Config) -> dict[str, Any]:
         "lifespan": "on",
         "access_log": False,
         "log_level": "warning",
+        "limit_concurrency": config.max_connections,  # connections (EdgeProtocol)
     }
     if config.tls_cert:
         # TLS 1.2 at least (Python's server default), and only forward-secret AEAD suites in it
