@@ -220,6 +220,9 @@ def cycles(run: ck.Run, args: argparse.Namespace, cluster: Cluster, log: Path) -
             if not pending:  # the same serve, after PostgreSQL came back
                 healed.append(await_service(kms))
                 ck.verify(run, kms, cycle, since)
+            # progress, so that a run cut short still says how far it came
+            failed = len(run.failures) + sum(len(c.failures) for c in run.clients)
+            print(f"kill {cycle + 1}: {target}; {failed} failure(s) so far", flush=True)
     counts["serve_recovered_s_max"] = round(max(healed, default=0.0), 2)
     counts["postgres_start_s_max"] = round(max(cluster.recoveries, default=0.0), 2)
     return counts
