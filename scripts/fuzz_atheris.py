@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
+import hashlib
 import re
 import subprocess
 import sys
@@ -62,7 +63,23 @@ def child(target: str, libfuzzer_args: list[str]) -> None:
     if corpus is not None and corpus.is_dir():
         for i, seed in enumerate(seeds()):
             (corpus / f"seed-{i}").write_bytes(seed)
-    atheris.Setup([sys.argv[0], *libfuzzer_args], test_one_input)
+    prefix = next(
+        (a.split("=", 1)[1] for a in libfuzzer_args if a.startswith("-artifact_prefix=")), ""
+    )
+
+    def kept(data: bytes) -> None:
+        """The target; an input that makes it raise is written out first, under the name
+        libFuzzer gives it, so that it is kept even if the process dies before libFuzzer's
+        crash handler writes it (seen once on a machine loaded far past its CPUs)."""
+        try:
+            test_one_input(data)
+        except Exception:
+            if prefix:
+                name = hashlib.sha1(data, usedforsecurity=False).hexdigest()
+                Path(f"{prefix}crash-{name}").write_bytes(data)
+            raise
+
+    atheris.Setup([sys.argv[0], *libfuzzer_args], kept)
     atheris.Fuzz()
 
 
