@@ -53,6 +53,15 @@ ServiceCall = Callable[[str, dict[str, Any], SignedIdentity, str, str], dict[str
 _JSON_TYPE = b"application/x-amz-json-1.1"
 #: a request that met a full, read-only or failing disk, or a lost database connection
 _STORAGE_DOWN = "The service cannot use its database right now; retry the request later."
+#: seconds a state-changing call's outcome entry is retried before the call answers 503
+OUTCOME_RETRY_SECONDS = 10.0
+#: the answer when that fails: its effect may stand (its intent entry says who asked for what)
+_EFFECT_UNRECORDED = AwsError(
+    "ServiceUnavailableException",
+    "The audit trail is unavailable; the request may have been carried out, and the trail "
+    "records that it was asked for.",
+    503,
+)
 _XML_TYPE = b"text/xml"
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -125,6 +134,8 @@ class App:
         self._observe = observe
         #: GET /metrics: () -> (content type, body)
         self._metrics_page = metrics_page
+        #: how long the outcome of a call that may have changed state is retried
+        self.outcome_retry_seconds = OUTCOME_RETRY_SECONDS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """ASGI, for uvicorn's lifespan only: requests come through :meth:`answer`."""
@@ -182,12 +193,34 @@ class App:
             try:
                 await self._audit.outcome(call)
             except AwsError as err:  # the trail is down: the answer must not leave
-                call.error = err
-                status, out = self._render_error(err, query_service, request_id)
+                if not (call.intent_recorded and await self._outcome_again(call)):
+                    call.error = err if not call.intent_recorded else _EFFECT_UNRECORDED
+                    status, out = self._render_error(call.error, query_service, request_id)
         if self._observe is not None:
             outcome = "ok" if call.error is None else call.error.code
             self._observe(call.service, call.operation, outcome, time.perf_counter() - started)
         return status, content_type, out, request_id.encode()
+
+    async def _outcome_again(self, call: AuditedCall) -> bool:
+        """A call that may have changed state ran after its intent entry was made durable,
+        and its outcome could not be recorded: try again, backing off, for up to
+        :attr:`outcome_retry_seconds` (a replaced trail writer takes about a second to
+        start). True once recorded: the call is then answered as it ran. A retried outcome can
+        be recorded twice (under two eventIDs, one requestID) if the writer committed the
+        first and died before acknowledging it."""
+        assert self._audit is not None
+        deadline = time.monotonic() + self.outcome_retry_seconds
+        wait = 0.05
+        while time.monotonic() + wait < deadline:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 1.0)
+            try:
+                await self._audit.outcome(call)
+            except AwsError:
+                continue
+            return True
+        log.error("%s ran but its outcome could not be recorded (its intent is)", call.operation)
+        return False
 
     @staticmethod
     def _render_error(
@@ -247,6 +280,7 @@ class App:
         """For a call that may change state: its intent entry is durable before it runs."""
         if self._audit is not None and self._audit.needs_intent(call.service, call.operation):
             await self._audit.intent(call)
+            call.intent_recorded = True
 
     async def _handle(self, request: _Request, raw: bytes, call: AuditedCall) -> tuple[int, bytes]:
         identity = call.identity = self._verify(request, raw)

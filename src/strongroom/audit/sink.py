@@ -34,6 +34,8 @@ class AuditedCall:
     error: AwsError | None = None
     #: (TLS version, cipher suite) of the connection; None over plain HTTP
     tls: tuple[str, str] | None = None
+    #: its intent entry is durable (it may have changed state from then on)
+    intent_recorded: bool = False
 
 
 class TrailUnavailable(AwsError):

@@ -17,9 +17,11 @@ What "no effect" means, per kind of operation (:data:`strongroom.audit.redact.EF
 * State-changing operations (CreateKey, ScheduleKeyDeletion, PutKeyPolicy, AssumeRole, ...): an
   ``intent`` entry (the same event, without outcome) is made durable *before* the operation
   runs; if it cannot be, the operation never runs (503, no effect). After it ran, the event is
-  written as for the others. If that second write fails, the call answers 503 but its effect
-  stands; the trail still holds the intent entry (who asked for what, when, from where), which
-  ``audit verify`` and LookupEvents report as an event with outcome unknown.
+  written as for the others. If that second write fails it is retried for a while
+  (:data:`strongroom.api.app.OUTCOME_RETRY_SECONDS`); if the trail stays unwritable, the call
+  answers 503 saying it may have run, and its effect stands; the trail still holds the intent
+  entry (who asked for what, when, from where), which ``audit verify`` and LookupEvents report
+  as an event with outcome unknown.
 """
 
 from __future__ import annotations
