@@ -25,7 +25,7 @@ import msgspec
 from strongroom.api.http_protocol import MAX_BODY, Answer, Headers
 from strongroom.api.shapes import ServiceShapes
 from strongroom.api.sigv4 import SignedIdentity, Verifier
-from strongroom.audit.sink import AuditedCall, AuditSink
+from strongroom.audit.sink import AuditedCall, AuditSink, TrailUnavailable
 from strongroom.errors import AwsError
 from strongroom.storage.engine import storage_unavailable
 
@@ -191,7 +191,7 @@ class App:
             status, out = self._render_error(err, query_service, request_id)
         if self._audit is not None:
             try:
-                await self._audit.outcome(call)
+                await self._outcome(call)
             except AwsError as err:  # the trail is down: the answer must not leave
                 if not (call.intent_recorded and await self._outcome_again(call)):
                     call.error = err if not call.intent_recorded else _EFFECT_UNRECORDED
@@ -200,6 +200,20 @@ class App:
             outcome = "ok" if call.error is None else call.error.code
             self._observe(call.service, call.operation, outcome, time.perf_counter() - started)
         return status, content_type, out, request_id.encode()
+
+    async def _outcome(self, call: AuditedCall) -> None:
+        """Record the call's event; a database that cannot be used meanwhile (the caller's
+        details are looked up in it) is the trail being unavailable, not an internal error."""
+        assert self._audit is not None
+        try:
+            await self._audit.outcome(call)
+        except AwsError:
+            raise
+        except Exception as exc:
+            if not storage_unavailable(exc):
+                raise
+            log.error("%s: its record needs the database, which is unavailable", call.operation)
+            raise TrailUnavailable() from None
 
     async def _outcome_again(self, call: AuditedCall) -> bool:
         """A call that may have changed state ran after its intent entry was made durable,
@@ -215,7 +229,7 @@ class App:
             await asyncio.sleep(wait)
             wait = min(wait * 2, 1.0)
             try:
-                await self._audit.outcome(call)
+                await self._outcome(call)
             except AwsError:
                 continue
             return True

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from strongroom.errors import AwsError
 
 __all__ = [
+    "PG_CONNECTION",
     "SQLITE_PRAGMAS",
     "WRITE_OPTION",
     "ChangeMonitor",
@@ -41,6 +42,21 @@ def sqlite_url(path: str) -> str:
     return f"sqlite+pysqlite:///{path}"
 
 
+#: libpq settings of every PostgreSQL connection, unless the URL gives its own: a server that
+#: stops answering (a partition, a host gone) fails a statement after ~10 s of unacknowledged
+#: data (``tcp_user_timeout``), an idle connection after ~19 s of unanswered keepalives, a
+#: connection attempt after 5 s. Without them a statement waits for TCP to give up (about 15
+#: minutes on Linux), and with it every request of the worker.
+PG_CONNECTION: dict[str, int] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
+
+
 def open_engine(url: str) -> Engine:
     """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``)."""
     parsed = make_url(url)
@@ -50,8 +66,12 @@ def open_engine(url: str) -> Engine:
         _configure_sqlite(engine)
         return engine
     if backend in ("postgresql", "postgres"):
+        given = set(parsed.query)
         engine = create_engine(
-            parsed.set(drivername="postgresql+psycopg"), pool_pre_ping=True, pool_size=4
+            parsed.set(drivername="postgresql+psycopg"),
+            pool_pre_ping=True,
+            pool_size=4,
+            connect_args={k: v for k, v in PG_CONNECTION.items() if k not in given},
         )
         event.listen(engine, "handle_error", _nul_is_bad_input, retval=True)
         return engine
