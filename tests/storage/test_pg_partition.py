@@ -30,6 +30,7 @@ from botocore.exceptions import ClientError
 from sqlalchemy.engine import make_url
 
 from tests.conftest import STRONGROOM, read_credentials
+from tests.memscan import descendants
 from tests.storage.conftest import PgServer
 
 pytestmark = pytest.mark.skipif(
@@ -164,6 +165,7 @@ def test_a_partition_from_postgresql_fails_calls_closed_and_heals(
             assert "unanswered request" not in log and "internal error" not in log, log[-3000:]
             print(f"503 after {took:.1f} s of partition")
         finally:
+            children = descendants(proc.pid)  # its trail writer, stopped by serve normally
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)
                 try:
@@ -171,4 +173,8 @@ def test_a_partition_from_postgresql_fails_calls_closed_and_heals(
                 except subprocess.TimeoutExpired:
                     os.kill(proc.pid, signal.SIGKILL)
                     proc.wait()
+            for pid in children:  # left behind only if serve could not stop it: by PID
+                with contextlib.suppress(OSError):
+                    if b"strongroom" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        os.kill(pid, signal.SIGKILL)
             relay.close()
