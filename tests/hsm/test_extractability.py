@@ -10,18 +10,9 @@ from typing import Any
 
 from strongroom.crypto.asymmetric import load_public
 from strongroom.crypto.hsm_symmetric import AesGcmKey
+from tests.memscan import forms
 
 from .conftest import NodeProc, admin_env, cu_env, run_cli
-
-
-def _forms(secret: bytes) -> list[bytes]:
-    return [
-        secret,
-        secret.hex().encode(),
-        secret.hex().upper().encode(),
-        base64.b64encode(secret),
-        base64.b64encode(secret).rstrip(b"="),
-    ]
 
 
 def _pem_der(pem: str) -> bytes:
@@ -152,6 +143,6 @@ def test_canary_key_never_leaves(node: NodeProc, tmp_path: Path) -> None:
     node.stop()
     blobs = [p.read_bytes() for p in node.data_dir.rglob("*") if p.is_file()]
     haystacks = [*blobs, *(o.encode() for o in outputs)]
-    for form in _forms(canary):
+    for form in forms(canary).values():
         for hay in haystacks:
             assert form not in hay

@@ -104,6 +104,18 @@ class Service:
     offload: Callable[[str], bool] | None = None
 
 
+def _unrecorded(exc: Exception, call: AuditedCall) -> AwsError:
+    """Why a call's event could not be recorded, as the error to answer: the trail's own, or,
+    where building the event needed the database (the caller's details) and it cannot be used,
+    the trail being unavailable. Anything else is a fault of ours and goes on up (a 500)."""
+    if isinstance(exc, AwsError):
+        return exc
+    if not storage_unavailable(exc):
+        raise exc
+    log.error("%s: its record needs the database, which is unavailable", call.operation)
+    return TrailUnavailable()
+
+
 class App:
     """The ASGI application."""
 
@@ -191,29 +203,16 @@ class App:
             status, out = self._render_error(err, query_service, request_id)
         if self._audit is not None:
             try:
-                await self._outcome(call)
-            except AwsError as err:  # the trail is down: the answer must not leave
+                await self._audit.outcome(call)
+            except Exception as exc:  # the trail is down: the answer must not leave
+                unrecorded = _unrecorded(exc, call)
                 if not (call.intent_recorded and await self._outcome_again(call)):
-                    call.error = err if not call.intent_recorded else _EFFECT_UNRECORDED
+                    call.error = unrecorded if not call.intent_recorded else _EFFECT_UNRECORDED
                     status, out = self._render_error(call.error, query_service, request_id)
         if self._observe is not None:
             outcome = "ok" if call.error is None else call.error.code
             self._observe(call.service, call.operation, outcome, time.perf_counter() - started)
         return status, content_type, out, request_id.encode()
-
-    async def _outcome(self, call: AuditedCall) -> None:
-        """Record the call's event; a database that cannot be used meanwhile (the caller's
-        details are looked up in it) is the trail being unavailable, not an internal error."""
-        assert self._audit is not None
-        try:
-            await self._audit.outcome(call)
-        except AwsError:
-            raise
-        except Exception as exc:
-            if not storage_unavailable(exc):
-                raise
-            log.error("%s: its record needs the database, which is unavailable", call.operation)
-            raise TrailUnavailable() from None
 
     async def _outcome_again(self, call: AuditedCall) -> bool:
         """A call that may have changed state ran after its intent entry was made durable,
@@ -229,8 +228,9 @@ class App:
             await asyncio.sleep(wait)
             wait = min(wait * 2, 1.0)
             try:
-                await self._outcome(call)
-            except AwsError:
+                await self._audit.outcome(call)
+            except Exception as exc:
+                _unrecorded(exc, call)
                 continue
             return True
         log.error("%s ran but its outcome could not be recorded (its intent is)", call.operation)
