@@ -53,6 +53,7 @@ from strongroom.monitoring.loop import Monitoring
 from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import ChangeMonitor, open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
+from strongroom.storage.pg_deadline import statement_deadline
 from strongroom.sts.service import sts_service
 
 __all__ = [
@@ -221,8 +222,10 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     )
     root = load_or_create_root_key(config.data_dir)
     url = config.effective_database_url
-    engine = open_engine(url)
-    apply_migrations(engine, domain_clock.now)
+    migrating = open_engine(url)  # no deadline: a migration may rewrite a large table
+    apply_migrations(migrating, domain_clock.now)
+    migrating.dispose()
+    engine = open_engine(url, statement_deadline())
     monitor = ChangeMonitor(url)
     identities = IdentityStore(engine, root, domain_clock, monitor)
     roles = RoleStore(engine, root, domain_clock, identities, monitor)
@@ -239,7 +242,7 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
     control = ClusterControl(engine, config.data_dir, domain_clock.now)
     kms.cloudhsm = CloudHsmKeyStores(control, root)
-    trail_engine = open_trail_engine(config.data_dir, config.database_url)
+    trail_engine = open_trail_engine(config.data_dir, config.database_url, statement_deadline())
     trail = _trail(config, trail_engine, identities)
     journal_reader = _journal_reader(config, trail_engine)
     kms.key_usage = _key_usage(trail_engine, journal_reader)

@@ -53,6 +53,15 @@ ServiceCall = Callable[[str, dict[str, Any], SignedIdentity, str, str], dict[str
 _JSON_TYPE = b"application/x-amz-json-1.1"
 #: a request that met a full, read-only or failing disk, or a lost database connection
 _STORAGE_DOWN = "The service cannot use its database right now; retry the request later."
+
+
+def _raise_if_storage_down(exc: Exception, what: str) -> None:
+    """503, not 500, when ``exc`` says the database cannot be used just now."""
+    if storage_unavailable(exc):
+        log.error("%s: the database is unavailable: %s", what, type(exc).__name__)
+        raise AwsError("ServiceUnavailableException", _STORAGE_DOWN) from None
+
+
 #: seconds a state-changing call's outcome entry is retried before the call answers 503
 OUTCOME_RETRY_SECONDS = 10.0
 #: the answer when that fails: its effect may stand (its intent entry says who asked for what)
@@ -263,7 +272,15 @@ class App:
     def _verify(self, request: _Request, raw: bytes) -> SignedIdentity:
         if request.method != "POST" or request.path != b"/":
             raise AwsError("UnknownOperationException", "Only POST / is served here", 404)
-        return self._verifier.verify("POST", "/", request.query, request.headers, raw, self._now())
+        try:
+            return self._verifier.verify(
+                "POST", "/", request.query, request.headers, raw, self._now()
+            )
+        except AwsError:
+            raise
+        except Exception as exc:  # the caller's secret is looked up in the database
+            _raise_if_storage_down(exc, "signature check")
+            raise
 
     async def _handle_query(
         self, request: _Request, raw: bytes, call: AuditedCall
@@ -285,7 +302,8 @@ class App:
             body = service.call(action, params, identity, call.source_ip, call.request_id)
         except AwsError:
             raise
-        except Exception:
+        except Exception as exc:
+            _raise_if_storage_down(exc, action)
             log.exception("internal error in %s", action)
             raise AwsError("InternalFailure", "An internal error occurred.") from None
         return 200, body
@@ -327,9 +345,7 @@ class App:
         except AwsError:
             raise
         except Exception as exc:
-            if storage_unavailable(exc):
-                log.error("%s: the database is unavailable: %s", operation, type(exc).__name__)
-                raise AwsError("ServiceUnavailableException", _STORAGE_DOWN) from None
+            _raise_if_storage_down(exc, operation)
             log.exception("internal error in %s", operation)
             raise AwsError(service.internal_error, "An internal error occurred.") from None
         call.response = result

@@ -59,15 +59,17 @@ TRAIL_FILE = "audit.db"
 TRAIL_PAGE_SIZE = 32768
 
 
-def open_trail_engine(data_dir: Path, database_url: str | None) -> Engine:
-    """The database the trail lives in.
+def open_trail_engine(
+    data_dir: Path, database_url: str | None, deadline: float | None = None
+) -> Engine:
+    """The database the trail lives in (``deadline``: :func:`open_engine`'s, PostgreSQL only).
 
     SQLite: its own file, ``<data-dir>/audit.db``. The service's caches follow the main
     database's ``PRAGMA data_version``; a trail in the same file would move it on every call
     and empty every cache. PostgreSQL: the service database (there caches live by time).
     """
     if database_url is not None:
-        return open_engine(database_url)
+        return open_engine(database_url, deadline)
     path = data_dir / TRAIL_FILE
     if not path.exists():
         _create_sqlite_file(path)

@@ -47,6 +47,7 @@ from strongroom.audit.store import (
     open_trail_engine,
 )
 from strongroom.crypto.audit_sign import load_or_create_signer
+from strongroom.storage.pg_deadline import statement_deadline
 
 __all__ = [
     "ACK_FAILED",
@@ -300,7 +301,8 @@ def main() -> int:
     settings = json.loads(os.environ[CONFIG_ENV])
     data_dir = Path(settings["data_dir"])
     store = TrailStore(
-        open_trail_engine(data_dir, settings.get("database_url")), load_or_create_signer(data_dir)
+        open_trail_engine(data_dir, settings.get("database_url"), statement_deadline()),
+        load_or_create_signer(data_dir),
     )
     _wait_for_tables(store)
     log.info("the trail writer starts epoch %d", store.epoch)

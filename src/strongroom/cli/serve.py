@@ -30,6 +30,7 @@ from strongroom.server import (
     config_to_env,
     lock_data_dir,
 )
+from strongroom.storage.pg_deadline import DEADLINE_ENV, PG_STATEMENT_DEADLINE
 
 __all__ = ["SELF_SIGNED_CERT", "SELF_SIGNED_KEY", "TLS12_CIPHERS", "self_signed_files", "serve"]
 
@@ -42,6 +43,12 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 
 #: testing and benchmarks only: lets ``--insecure-no-audit-trail`` through
 NO_TRAIL_ENV = "STRONGROOM_TESTING_ALLOW_NO_TRAIL"
+
+
+def _export(name: str, value: float) -> float:
+    """An option the worker processes and the trail writer read from the environment."""
+    os.environ[name] = repr(value)
+    return value
 
 
 @click.command("serve")
@@ -87,6 +94,16 @@ NO_TRAIL_ENV = "STRONGROOM_TESTING_ALLOW_NO_TRAIL"
     envvar="STRONGROOM_MAX_CONNECTIONS",
     help="Open connections each process keeps; one more is answered 503 ServiceUnavailable "
     "and closed (each holds at most a 16 KiB request head and a 64 KiB body).",
+)
+@click.option(
+    "--pg-statement-deadline",
+    default=PG_STATEMENT_DEADLINE,
+    show_default=True,
+    type=click.FloatRange(0, 3600),
+    envvar=DEADLINE_ENV,
+    callback=lambda _ctx, _param, value: _export(DEADLINE_ENV, value),
+    help="PostgreSQL only: seconds a round trip to the database may take before its "
+    "connection is closed and the call answers 503 (0: no limit).",
 )
 @click.option(
     "--insecure-open-access",
@@ -145,6 +162,7 @@ def serve(
     scheduler_interval: float,
     workers: int,
     max_connections: int,
+    pg_statement_deadline: float,
     insecure_open_access: bool,
     insecure_no_audit_trail: bool,
     alarms_config: str | None,

@@ -21,6 +21,7 @@ from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DBAPIError
 
 from strongroom.errors import AwsError
+from strongroom.storage.pg_deadline import DeadlineConnection
 
 __all__ = [
     "PG_CONNECTION",
@@ -57,8 +58,10 @@ PG_CONNECTION: dict[str, int] = {
 }
 
 
-def open_engine(url: str) -> Engine:
-    """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``)."""
+def open_engine(url: str, deadline: float | None = None) -> Engine:
+    """An engine for ``url`` (``sqlite:///...`` or ``postgresql://...``). On PostgreSQL,
+    ``deadline`` bounds each round trip to the server (:mod:`strongroom.storage.pg_deadline`);
+    SQLite's waits are its ``busy_timeout``."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -74,6 +77,14 @@ def open_engine(url: str) -> Engine:
             connect_args={k: v for k, v in PG_CONNECTION.items() if k not in given},
         )
         event.listen(engine, "handle_error", _nul_is_bad_input, retval=True)
+        if deadline is not None:
+
+            @event.listens_for(engine, "do_connect")
+            def _connect(_dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+                conn = DeadlineConnection.connect(*cargs, **cparams)
+                conn.deadline = deadline
+                return conn
+
         return engine
     raise ValueError(f"unsupported database URL scheme: {parsed.drivername}")
 
