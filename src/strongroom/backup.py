@@ -43,6 +43,7 @@ from strongroom.audit.store import TrailStore, open_trail_engine
 from strongroom.crypto.audit_sign import load_or_create_signer
 from strongroom.hsm.audit import AuditCorrupt, AuditLog
 from strongroom.hsm.store import SealedStore, StoreTampered
+from strongroom.node import load_or_create_node_id
 
 __all__ = ["FORMAT", "MANIFEST", "BackupError", "backup", "restore"]
 
@@ -50,6 +51,7 @@ FORMAT = 1
 MANIFEST = "backup.json"
 #: the files of a data directory a backup copies as they are (the databases are snapshots)
 _FILES = (
+    "node-id",
     "root.key",
     "audit-signing.key",
     "credentials",
@@ -91,7 +93,11 @@ def backup(data_dir: Path, out: Path) -> dict[str, str]:
 def _backup(data_dir: Path, out: Path) -> dict[str, str]:
     _snapshot(data_dir / "strongroom.db", out / "strongroom.db")
     if (data_dir / "audit.db").exists():
-        trail = TrailStore(open_trail_engine(data_dir, None), load_or_create_signer(data_dir))
+        trail = TrailStore(
+            open_trail_engine(data_dir, None),
+            load_or_create_signer(data_dir),
+            node=load_or_create_node_id(data_dir),
+        )
         catch_up(trail, data_dir)  # the journal's entries into the tables first
         trail.engine.dispose()
         _snapshot(data_dir / "audit.db", out / "audit.db")

@@ -7,6 +7,8 @@ as AAD, so a wrapped secret cannot be moved to another row unnoticed.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from pathlib import Path
 
 from strongroom.crypto import symmetric
@@ -28,6 +30,11 @@ class RootKey:
 
     def wrap(self, secret: bytes, purpose: str) -> bytes:
         return symmetric.wrap(self._key, secret, purpose.encode("utf-8"))
+
+    def check_value(self) -> str:
+        """Tells whether two root keys are the same and reveals nothing of either."""
+        label = b"strongroom check value: root-key"
+        return hmac.new(self._key, label, hashlib.sha256).hexdigest()[:32]
 
     def unwrap(self, wrapped: bytes, purpose: str) -> bytes:
         """Raises :class:`strongroom.crypto.symmetric.CryptoError` if tampered with."""

@@ -50,6 +50,7 @@ from strongroom.kms.ops.rotation import rotate_due_keys
 from strongroom.kms.service import KeyUsageReader, Kms
 from strongroom.metrics.serve_metrics import ServeMetrics
 from strongroom.monitoring.loop import Monitoring
+from strongroom.node import check_secrets, load_or_create_node_id
 from strongroom.rootkey import load_or_create_root_key
 from strongroom.storage.engine import ChangeMonitor, open_engine, sqlite_url
 from strongroom.storage.migrations import apply_migrations
@@ -226,6 +227,9 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     apply_migrations(migrating, domain_clock.now)
     migrating.dispose()
     engine = open_engine(url, statement_deadline())
+    # nodes sharing a database share these: one given others refuses to start (SecretMismatch)
+    signer = load_or_create_signer(config.data_dir)
+    check_secrets(engine, {"root-key": root.check_value(), "trail-signing-key": signer.fingerprint})
     monitor = ChangeMonitor(url)
     identities = IdentityStore(engine, root, domain_clock, monitor)
     roles = RoleStore(engine, root, domain_clock, identities, monitor)
@@ -299,7 +303,9 @@ def _trail(config: Config, engine: Engine, identities: IdentityStore) -> TrailSi
             identities.principal,
             prompt=config.workers < usable_cpus(),
         )
-    store = TrailStore(engine, load_or_create_signer(config.data_dir))
+    store = TrailStore(
+        engine, load_or_create_signer(config.data_dir), load_or_create_node_id(config.data_dir)
+    )
     store.ensure_head()
     return Trail(store, config.account_id, identities.principal)
 
@@ -316,7 +322,9 @@ def _journal_reader(config: Config, engine: Engine) -> Callable[[], object] | No
     journal (:mod:`strongroom.audit.journal`) so that every answered call is visible."""
     if config.trail_socket is None or config.database_url is not None:
         return None
-    store = TrailStore(engine, load_or_create_signer(config.data_dir))
+    store = TrailStore(
+        engine, load_or_create_signer(config.data_dir), load_or_create_node_id(config.data_dir)
+    )
     return lambda: catch_up(store, config.data_dir)
 
 

@@ -80,3 +80,29 @@ def test_a_digest_whose_epoch_goes_back_is_refused(tmp_path: Path) -> None:
     report = verify_trail(store, key)
     assert report.problem == "digest 4 goes back to epoch 1 from 2"
     assert report.first_bad_seq == 8
+
+
+def test_each_node_s_epochs_are_checked_on_their_own(tmp_path: Path) -> None:
+    """Several nodes' writers append to one trail (PostgreSQL): node b's epochs may be lower
+    than node a's, but neither node's may go back."""
+    a, b = _store(tmp_path), _store(tmp_path)
+    a.node, b.node = "node-aaaaaaaaaaaa", "node-bbbbbbbbbbbb"
+    assert a.begin_epoch() == 1
+    assert b.begin_epoch() == 2
+    a.append(_entries(2))  # epoch 1 of a, after nothing
+    b.append(_entries(2, 2))  # epoch 2 of b
+    a.append(_entries(2, 4))  # epoch 1 of a again: lower than b's, but a's own did not go back
+    key = load_or_create_signer(tmp_path).verifier()
+    report = verify_trail(a, key)
+    assert report.ok, report.problem
+    signed = [msgspec.json.decode(d.body) for d in a.digests()]
+    assert [(d["node"], d["epoch"]) for d in signed] == [
+        ("node-aaaaaaaaaaaa", 1), ("node-bbbbbbbbbbbb", 2), ("node-aaaaaaaaaaaa", 1)
+    ]  # fmt: skip
+    assert b.begin_epoch() == 3
+    b.append(_entries(1, 6))
+    b.epoch = 2  # a writer of b's older start signing after its newer one
+    b.append(_entries(1, 7))
+    report = verify_trail(a, key)
+    assert report.problem == "digest 5 goes back to epoch 2 from 3 of node-bbbbbbbbbbbb"
+    assert report.first_bad_seq == 8

@@ -167,9 +167,12 @@ _SQL = {
 class TrailStore:
     """Append and read the trail in the database behind ``engine``."""
 
-    def __init__(self, engine: Engine, signer: TrailSigner | None = None) -> None:
+    def __init__(self, engine: Engine, signer: TrailSigner | None = None, node: str = "") -> None:
         self.engine = engine
         self._signer = signer
+        #: the node whose writer this is (strongroom.node), signed into each digest with the
+        #: epoch: several nodes' writers may append to one trail on PostgreSQL
+        self.node = node
         self._writer: Connection | None = None
         self._raw: sqlite3.Connection | None = None
         self._raw_engine: Engine | None = None
@@ -363,6 +366,7 @@ class TrailStore:
                 "time": round(time.time(), 3),
                 "key": self._signer.fingerprint,
                 **({"epoch": epoch} if (epoch := self._epoch(conn)) else {}),
+                **({"node": self.node} if self.node else {}),
             }
         )
         signature = self._signer.sign(body).hex()

@@ -43,7 +43,8 @@ class Report:
 
 
 def _check_digests(digests: list[DigestRow], key: TrailVerifier) -> tuple[str, int] | None:
-    prev_hash, prev_last, prev_epoch = GENESIS, 0, 0
+    prev_hash, prev_last = GENESIS, 0
+    epochs: dict[str, int] = {}  # each node's last epoch ("": digests that name no node)
     for expected, digest in enumerate(digests, start=1):
         where = f"digest {expected}"
         if digest.seq != expected:
@@ -66,11 +67,14 @@ def _check_digests(digests: list[DigestRow], key: TrailVerifier) -> tuple[str, i
             return f"{where}: its number differs from its signed number", fields["firstSeq"]
         if digest.first_seq != prev_last + 1:
             return f"{where} does not start where digest {expected - 1} ended", prev_last + 1
-        epoch = fields.get("epoch", 0)
-        if not isinstance(epoch, int) or epoch < prev_epoch:
-            # signed by a writer started before the one that signed the digest before it
-            return f"{where} goes back to epoch {epoch} from {prev_epoch}", fields["firstSeq"]
-        prev_hash, prev_last, prev_epoch = digest.hash, digest.last_seq, epoch
+        epoch, node = fields.get("epoch", 0), fields.get("node", "")
+        if not isinstance(node, str) or not isinstance(epoch, int):
+            return f"{where}: its epoch or node is malformed", fields["firstSeq"]
+        if epoch < (last_epoch := epochs.get(node, 0)):
+            # signed by a writer of the node started before the one that signed its last digest
+            of = f" of {node}" if node else ""
+            return f"{where} goes back to epoch {epoch} from {last_epoch}{of}", fields["firstSeq"]
+        prev_hash, prev_last, epochs[node] = digest.hash, digest.last_seq, epoch
     return None
 
 

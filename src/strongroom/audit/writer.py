@@ -47,6 +47,7 @@ from strongroom.audit.store import (
     open_trail_engine,
 )
 from strongroom.crypto.audit_sign import load_or_create_signer
+from strongroom.node import load_or_create_node_id
 from strongroom.storage.pg_deadline import statement_deadline
 
 __all__ = [
@@ -303,6 +304,7 @@ def main() -> int:
     store = TrailStore(
         open_trail_engine(data_dir, settings.get("database_url"), statement_deadline()),
         load_or_create_signer(data_dir),
+        node=load_or_create_node_id(data_dir),
     )
     _wait_for_tables(store)
     log.info("the trail writer starts epoch %d", store.epoch)

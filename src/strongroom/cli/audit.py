@@ -19,6 +19,7 @@ from strongroom.audit.store import ChainBroken, TrailStore, open_trail_engine
 from strongroom.audit.verify import verify_trail
 from strongroom.cli import DATA_DIR_OPTION, DATABASE_URL_OPTION
 from strongroom.crypto.audit_sign import TrailVerifier, load_or_create_signer
+from strongroom.node import load_or_create_node_id
 from strongroom.storage.engine import open_engine
 from strongroom.storage.migrations import apply_migrations
 
@@ -42,7 +43,8 @@ def _engine(data_dir: Path, database_url: str | None) -> Engine:
     if database_url is None:
         # a running serve's latest calls may still be in its writer's journal only
         try:
-            catch_up(TrailStore(engine, load_or_create_signer(data_dir)), data_dir)
+            signer, node = load_or_create_signer(data_dir), load_or_create_node_id(data_dir)
+            catch_up(TrailStore(engine, signer, node), data_dir)
         except ChainBroken as exc:
             raise click.ClickException(
                 f"FAILED: the audit journal (audit.journal.*) does not continue the trail: {exc}"

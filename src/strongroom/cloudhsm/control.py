@@ -29,6 +29,7 @@ from strongroom.cloudhsm.keysync import KeySync
 from strongroom.cloudhsm.nodes import NodeLink
 from strongroom.cloudhsm.peering import PeerSync
 from strongroom.cloudhsm.supervisor import NodeSupervisor
+from strongroom.node import agree, load_or_create_node_id
 from strongroom.storage import cloudhsm_repo as repo
 from strongroom.storage.engine import write_transaction
 
@@ -57,6 +58,7 @@ class ClusterControl:
         self.idle_interval = 1.0
         self._idle = False
         self._lock_file: IO[str] | None = None
+        self._host: bool | None = None
         #: more work for the leader's loop (the KMS side's pending key-store connects)
         self.passes: list[Callable[[], None]] = []
         self.backups = BackupKeeper(self)
@@ -125,9 +127,13 @@ class ClusterControl:
         await asyncio.to_thread(self.stop)
 
     def _leader(self) -> bool:
-        """With several serve workers only one runs the nodes and the loop."""
+        """With several serve workers only one runs the nodes and the loop; with several
+        serve nodes sharing a database, only the first node that ran them (the HSMs' data is
+        in its data directory): the others serve the API from the database alone."""
         if self._lock_file is not None:
             return True
+        if not self.runs_hsms():
+            return False
         handle = open(self.supervisor.root.parent / "cloudhsm.lock", "a+", encoding="ascii")  # noqa: SIM115
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -136,6 +142,16 @@ class ClusterControl:
             return False
         self._lock_file = handle
         return True
+
+    def runs_hsms(self) -> bool:
+        """Whether this node runs the HSMs: the first node sharing the database that asked."""
+        if self._host is None:
+            node = load_or_create_node_id(self.supervisor.root.parent)
+            host = agree(self.engine, "cloudhsm-host", node)
+            self._host = host == node
+            if not self._host:
+                log.info("the CloudHSM clusters' HSMs run on %s, not on this node (%s)", host, node)
+        return self._host
 
     def start(self) -> None:
         """Restart the nodes of every HSM (after a serve restart) and start the loop."""

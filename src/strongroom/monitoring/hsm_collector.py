@@ -74,8 +74,11 @@ class HsmLogCollector:
         return HsmSource(hsm.cluster_id, hsm.hsm_id, fetch)
 
     def live_hsms(self) -> list[Hsm]:
-        """ACTIVE HSMs whose node process runs, in every cluster that is not deleted."""
+        """ACTIVE HSMs whose node process runs, in every cluster that is not deleted (none on
+        a node that does not run the HSMs: their appliance PINs are in the host's data)."""
         out: list[Hsm] = []
+        if not self._control.runs_hsms():
+            return out
         for cluster in self._control.clusters():
             if cluster.state != d.DELETED:
                 out += self._control.live_members(cluster.cluster_id)

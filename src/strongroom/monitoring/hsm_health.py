@@ -50,8 +50,11 @@ class HsmHealth(Collector):
         self._control = control
 
     def unhealthy(self) -> list[tuple[Hsm, int]]:
-        """(HSM, HsmUnhealthy) for every HSM that has a value now."""
+        """(HSM, HsmUnhealthy) for every HSM that has a value now (on the node that runs the
+        HSMs: another node sharing the database cannot see their processes)."""
         out: list[tuple[Hsm, int]] = []
+        if not self._control.runs_hsms():
+            return out
         for cluster in self._control.clusters():
             if cluster.state == d.DELETED:
                 continue

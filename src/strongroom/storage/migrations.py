@@ -80,6 +80,7 @@ MIGRATIONS: Sequence[Migration] = (
     (11, "each key's last cryptographic use (GetKeyLastUsage)", _audit_schema.migrate_key_usage),
     (12, "STS session policies and source identities", _create("sts_session_attributes")),
     (13, "the trail writer's epochs, one per start", _create("audit_epochs")),
+    (14, "what the nodes sharing a database agree on", _create("shared_settings")),
 )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "schema_migrations",
     "session_attributes",
     "sessions",
+    "shared_settings",
     "tags",
     "user_policies",
     "users",
@@ -300,4 +301,14 @@ cloudhsm_backups = Table(
     Column("created", Float, nullable=False),
     Column("document", Text, nullable=False),
     Column("sealed", LargeBinary, nullable=True),  # the HSM-sealed cluster state
+)
+
+#: what the nodes sharing this database agree on (strongroom.node): a check value of each
+#: secret they must share, the node that runs the CloudHSM clusters
+shared_settings = Table(
+    "shared_settings",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", String(64), nullable=False),
+    Column("recorded_at", Float, nullable=False),
 )
