@@ -42,7 +42,7 @@ def test_a_rolling_restart_of_three_nodes_loses_and_refuses_nothing() -> None:
     assert done.returncode == 0, out[-3000:]
     line = next(x for x in done.stdout.splitlines() if x.startswith("ROLLING_JSON "))
     result = json.loads(line.split(" ", 1)[1])
-    assert result["restarts"] == 3 and result["failures"] == [], result
+    assert result["faults"] == 3 and result["failures"] == [], result
     assert result["unanswered"] == 0
     # the load ran through the restarts: calls acknowledged, keys made, ciphertexts checked,
     # and calls sent to a stopped node were answered by another
