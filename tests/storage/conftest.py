@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,3 +245,22 @@ def faulty_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[F
         yield FaultyService(runtime, FaultInjector(engine), clock)
     finally:
         engine.dispose()
+
+
+#: the harness scripts (pg_kill.py's own PostgreSQL cluster, crash_kill.py, ...)
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+
+
+def no_postgres_server(*names: str) -> str | None:
+    """Why a PostgreSQL cluster of the test's own cannot run (a server binary of ``names`` is
+    missing), or None."""
+    if str(SCRIPTS) not in sys.path:
+        sys.path.insert(0, str(SCRIPTS))
+    from pg_kill import pg_bin
+
+    try:
+        for name in names:
+            pg_bin(name)
+    except SystemExit as exc:
+        return str(exc)
+    return None

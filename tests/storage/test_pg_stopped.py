@@ -28,20 +28,13 @@ from botocore.exceptions import ClientError
 from strongroom.storage.pg_deadline import DEADLINE_ENV
 from tests.conftest import running_server
 from tests.memscan import descendants
+from tests.storage.conftest import SCRIPTS, no_postgres_server
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 sys.path.insert(0, str(SCRIPTS))
 
-from pg_kill import own_cluster, pg_bin  # noqa: E402
+from pg_kill import own_cluster
 
-
-def _no_postgres_server() -> str | None:
-    try:
-        for name in ("initdb", "postgres", "pg_isready"):
-            pg_bin(name)
-    except SystemExit as exc:
-        return str(exc)
-    return None
+_MISSING = no_postgres_server("initdb", "postgres", "pg_isready")
 
 
 def _client(endpoint: str, akid: str, secret: str) -> Any:
@@ -64,9 +57,8 @@ def _unavailable(call: Any, **params: Any) -> float:
 
 
 @pytest.mark.skipif(
-    _no_postgres_server() is not None,
-    reason=f"no PostgreSQL server binaries to run a cluster of the test's own: "
-    f"{_no_postgres_server()}",
+    _MISSING is not None,
+    reason=f"no PostgreSQL server binaries to run a cluster of the test's own: {_MISSING}",
 )
 def test_a_stopped_postgresql_fails_calls_closed_within_the_deadline_and_heals(
     tmp_path: Path,

@@ -8,29 +8,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
-sys.path.insert(0, str(SCRIPTS))
+from tests.storage.conftest import SCRIPTS, no_postgres_server
 
-from pg_kill import pg_bin  # noqa: E402
-
-
-def _no_postgres_server() -> str | None:
-    try:
-        for name in ("initdb", "postgres", "pg_isready"):
-            pg_bin(name)
-    except SystemExit as exc:
-        return str(exc)
-    return None
+_MISSING = no_postgres_server("initdb", "postgres", "pg_isready")
 
 
 @pytest.mark.skipif(
-    _no_postgres_server() is not None,
-    reason=f"no PostgreSQL server binaries to run a cluster of the test's own: "
-    f"{_no_postgres_server()}",
+    _MISSING is not None,
+    reason=f"no PostgreSQL server binaries to run a cluster of the test's own: {_MISSING}",
 )
 def test_a_rolling_restart_of_three_nodes_loses_and_refuses_nothing() -> None:
     done = subprocess.run(
