@@ -12,7 +12,9 @@ script's own (``pg_kill.py``'s: ``initdb``, a free loopback port), or ``--databa
 empty database). ``--clients`` threads call CreateKey, Encrypt, Decrypt, GenerateDataKey,
 CreateAlias and TagResource as a client behind a load balancer would: each call goes to the
 next node, and one that is cut off or answered 5xx goes to the next node (CreateKey sent twice
-makes two keys; only what was answered counts). Meanwhile each round makes a fault on every
+makes two keys; only what was answered counts; a retried CreateAlias answered
+AlreadyExistsException was done by its first attempt, whose answer was lost, and counts as
+done: the final check confirms the alias). Meanwhile each round makes a fault on every
 node in turn: ``TERM`` stops it cleanly and starts it again on the same port, ``KILL``
 SIGKILLs its process group and starts it again, ``STOP`` suspends its process group for
 ``--stop-seconds`` (calls to it wait); ``mix`` picks a random fault and node each time. After
@@ -123,6 +125,7 @@ class Ledger:
     blobs: list[tuple[bytes, bytes]] = field(default_factory=list)  # ciphertext, plaintext
     acked: list[tuple[str, str]] = field(default_factory=list)  # request id, operation
     failovers: int = 0
+    replayed: int = 0  # retries that found their first attempt done (CreateAlias)
     unanswered: list[str] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # 4xx answers: a client bug or a defect
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -135,9 +138,17 @@ def _call(ledger: Ledger, clients: list[Any], turn: int, op: str, **params: Any)
         try:
             answer = getattr(kms, op)(**params)
         except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if attempt and op == "create_alias" and code == "AlreadyExistsException":
+                # the attempt before was carried out and its answer lost (a node killed between
+                # its commit and its answer): as with AWS, the retry finds the alias; the final
+                # check confirms it names the key
+                with ledger.lock:
+                    ledger.replayed += 1
+                return exc.response
             if exc.response["ResponseMetadata"]["HTTPStatusCode"] < 500:
                 with ledger.lock:
-                    ledger.refused.append(f"{op}: {exc.response['Error']['Code']}")
+                    ledger.refused.append(f"{op}: {code}")
                 return None
         except CUT_OFF:
             pass
@@ -340,6 +351,7 @@ def run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
         "kinds": {k: sum(r["fault"] == k for r in restarts) for k in ("TERM", "KILL", "STOP")},
         "acked": len(ledger.acked), "keys": len(ledger.keys), "ciphertexts": len(ledger.blobs),
         "failovers": ledger.failovers, "unanswered": len(ledger.unanswered),
+        "replayed": ledger.replayed,
         "max_start_s": max((r.get("start_s", 0) for r in restarts), default=0),
         "max_stop_s": max((r.get("stop_s", 0) for r in restarts), default=0),
         "max_disable_spread_s": max(spreads, default=0),
