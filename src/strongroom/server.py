@@ -226,9 +226,10 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     migrating = open_engine(url)  # no deadline: a migration may rewrite a large table
     apply_migrations(migrating, domain_clock.now)
     migrating.dispose()
-    engine = open_engine(url, statement_deadline())
+    deadline = statement_deadline()
+    engine = open_engine(url, deadline)
     # nodes sharing a database share these: one given others refuses to start (SecretMismatch)
-    signer = load_or_create_signer(config.data_dir)
+    signer, node = load_or_create_signer(config.data_dir), load_or_create_node_id(config.data_dir)
     check_secrets(engine, {"root-key": root.check_value(), "trail-signing-key": signer.fingerprint})
     monitor = ChangeMonitor(url)
     identities = IdentityStore(engine, root, domain_clock, monitor)
@@ -246,9 +247,9 @@ def build(config: Config, clock: Clock | None = None) -> Runtime:
     scheduler = Scheduler(kms, config.scheduler_interval, config.data_dir / "scheduler.lock")
     control = ClusterControl(engine, config.data_dir, domain_clock.now)
     kms.cloudhsm = CloudHsmKeyStores(control, root)
-    trail_engine = open_trail_engine(config.data_dir, config.database_url, statement_deadline())
-    trail = _trail(config, trail_engine, identities)
-    journal_reader = _journal_reader(config, trail_engine)
+    trail_engine = open_trail_engine(config.data_dir, config.database_url, deadline)
+    trail = _trail(config, identities, TrailStore(trail_engine, signer, node))
+    journal_reader = _journal_reader(config, TrailStore(trail_engine, signer, node))
     kms.key_usage = _key_usage(trail_engine, journal_reader)
     services = [
         kms_service(kms, identities),
@@ -290,7 +291,7 @@ def _chain(*steps: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None
     return run
 
 
-def _trail(config: Config, engine: Engine, identities: IdentityStore) -> TrailSink | None:
+def _trail(config: Config, identities: IdentityStore, store: TrailStore) -> TrailSink | None:
     """The audit trail every call goes through (see :func:`open_trail_engine`): through the
     writer process ``serve`` started, or appended from a thread of this process."""
     if config.insecure_no_audit_trail:
@@ -303,9 +304,6 @@ def _trail(config: Config, engine: Engine, identities: IdentityStore) -> TrailSi
             identities.principal,
             prompt=config.workers < usable_cpus(),
         )
-    store = TrailStore(
-        engine, load_or_create_signer(config.data_dir), load_or_create_node_id(config.data_dir)
-    )
     store.ensure_head()
     return Trail(store, config.account_id, identities.principal)
 
@@ -317,14 +315,11 @@ def usable_cpus() -> int:
     return os.cpu_count() or 1
 
 
-def _journal_reader(config: Config, engine: Engine) -> Callable[[], object] | None:
+def _journal_reader(config: Config, store: TrailStore) -> Callable[[], object] | None:
     """With the writer process and SQLite, what readers run first: ingest the writer's
     journal (:mod:`strongroom.audit.journal`) so that every answered call is visible."""
     if config.trail_socket is None or config.database_url is not None:
         return None
-    store = TrailStore(
-        engine, load_or_create_signer(config.data_dir), load_or_create_node_id(config.data_dir)
-    )
     return lambda: catch_up(store, config.data_dir)
 
 
