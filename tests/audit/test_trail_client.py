@@ -89,7 +89,7 @@ def test_serve_sends_promptly_only_with_a_cpu_to_spare(tmp_path: Path) -> None:
 
     def client_of(workers: int) -> TrailClient:
         config = Config(data_dir=tmp_path, workers=workers, trail_socket="unused")
-        sink = _trail(config, None, _NoIdentities())  # type: ignore[arg-type]
+        sink = _trail(config, _NoIdentities(), None)  # type: ignore[arg-type]
         assert isinstance(sink, TrailClient)
         return sink
 
